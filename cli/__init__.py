@@ -1,0 +1,1 @@
+"""The dockertrace command line: thin click commands over the library."""
