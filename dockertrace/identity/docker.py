@@ -180,6 +180,8 @@ class Resolver:
         :func:`dockertrace.docker_api.client` (which honours DOCKER_HOST).
         ``tree`` defaults to a :class:`CgroupTree` of this host."""
         self._client = client
+        # A client passed in belongs to the caller, who closes it.
+        self._owns_client = client is None
         self._tree = tree
         self.ttl_s = ttl_s
         self._clock = clock
@@ -253,7 +255,7 @@ class Resolver:
     def close(self) -> None:
         """Close the docker-py client if this resolver made it."""
         with self._lock:
-            if self._client is not None:
+            if self._owns_client and self._client is not None:
                 self._client.close()
                 self._client = None
 

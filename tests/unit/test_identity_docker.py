@@ -234,10 +234,10 @@ def test_resolve_cgroup_id_nested_daemon(daemon, tmp_path):
     assert res.resolve_cgroup_id(os.stat(inner).st_ino).id == ID1
 
 
-def test_close_closes_client(daemon):
+def test_close_leaves_callers_client_open(daemon):
     with Resolver(daemon) as res:
         res.resolve_id(ID1)
-    assert daemon.closed
+    assert not daemon.closed
 
 
 # --- unreachable daemon
