@@ -13,6 +13,8 @@
  * arguments (the container id is on the shim's and runc's command line)
  * and the fork tree this program reports.
  */
+/* A start makes a few hundred events of under 1 KiB; keep many starts. */
+#define DT_EVENTS_BYTES (4 * 1024 * 1024)
 #include "compat.h"
 #include "startup.h"
 

@@ -14,3 +14,10 @@ from dockertrace.errors import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+
+def trace_startup(*args, **kwargs):
+    """Break container starts into kernel phases; see
+    :func:`dockertrace.startup.trace_startup`."""
+    from dockertrace.startup import trace_startup as _trace
+    return _trace(*args, **kwargs)
