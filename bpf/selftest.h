@@ -13,9 +13,6 @@
 #include <linux/types.h>
 #endif
 
-/* Upper bound of dt_st_config.copies (bounded loop for the verifier). */
-#define DT_ST_COPIES_MAX 1024
-
 /* Which program produced an event. */
 enum dt_st_mech {
 	DT_ST_FENTRY = 1,
@@ -40,13 +37,12 @@ struct dt_st_event {
 	__u32 mech;	/* enum dt_st_mech */
 	__u32 tgid;
 	__u64 ts_ns;	/* bpf_ktime_get_ns() */
-	__u64 copy;	/* 0 .. copies-1, see dt_st_config */
 };
 
 /* The single entry of the dt_st_cfg array map, written after load. */
 struct dt_st_config {
 	__u32 tgid;	/* only this process is traced; 0 traces nothing */
-	__u32 copies;	/* events per hit, to overflow dt_events; 0 means 1 */
+	__u32 pad;
 };
 
 #endif /* __DT_SELFTEST_H */
