@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the test suite on a machine made ready by setup.sh:
+#
+#   sudo scripts/test.sh [pytest args...]
+#
+# Setup runs first without its demo (dockerd, images, build and install are
+# checked and only redone when needed), so this works on a fresh clone too.
+# Exit code is pytest's, except that "no tests collected" (5) is a failure:
+# a suite that silently stopped collecting must not pass CI.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3}
+
+"$ROOT/scripts/setup.sh" --no-demo
+
+echo "==> running tests"
+# Same interpreter setup.sh resolved (a pyenv shim would also work, this
+# just keeps setup and tests on one Python even if PATH differs).
+PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)')
+rc=0
+# importlib mode: tests/unit and tests/system are not packages and may hold
+# files of the same name (test_runargs.py in both), which the default
+# "prepend" mode refuses to collect.
+"$PYTHON" -m pytest --import-mode=importlib tests/unit tests/system -v -rs "$@" || rc=$?
+if ((rc == 5)); then
+    echo "==> test.sh FAILED: pytest collected no tests" >&2
+    exit 1
+elif ((rc != 0)); then
+    echo "==> test.sh FAILED: pytest exit code $rc" >&2
+fi
+exit "$rc"
