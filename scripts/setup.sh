@@ -15,6 +15,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PYTHON=${PYTHON:-python3}
+# dockerd, bpftool and friends live in sbin, which a root shell reached
+# through `su` or a CI runner may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 LOG=/var/log/dockertrace-setup.log
 DOCKERD_LOG=/var/log/dockertrace-dockerd.log
 export DEBIAN_FRONTEND=noninteractive
