@@ -25,7 +25,13 @@ dockertrace/bpfobj/%.bpf.o: bpf/%.bpf.c $(BPF_HDR)
 		-Wall -Werror -c $< -o $@
 	llvm-strip -g $@ 2>/dev/null || true
 
-cext: $(wildcard cext/*.py cext/*.h) $(BPF_HDR)
+# The extension's file name depends on the interpreter (its ABI tag).
+CEXT_SO := dockertrace/_cext$(shell $(PYTHON) -c \
+	'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+
+cext: $(CEXT_SO)
+
+$(CEXT_SO): $(wildcard cext/*.py cext/*.h) $(BPF_HDR)
 	$(PYTHON) cext/build.py
 
 clean:
