@@ -6,6 +6,8 @@
  *   dt_st_openat  openat(2) entry and exit: fentry/fexit on do_sys_openat2,
  *                 kprobe/kretprobe on the same, or the syscall tracepoints.
  *   dt_st_exec    a successful exec: tp_btf or raw_tp sched_process_exec.
+ *   dt_st_tasks   a task iterator, a point with a single program, which
+ *                 lists the pid of every process.
  *
  * Every program emits one event per hit, for the one process named in
  * dt_st_config, so a test can count exactly.  dt_events is small (128
@@ -99,4 +101,18 @@ SEC("raw_tp/sched_process_exec")
 int dt_st_exec__raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
 	return dt_st_emit(DT_ST_EXEC, DT_ST_RAW_TP);
+}
+
+/* dt_st_tasks */
+
+SEC("iter/task")
+int dt_st_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+
+	/* Thread group leaders only: one line per process. */
+	if (!task || task->pid != task->tgid)
+		return 0;
+	BPF_SEQ_PRINTF(ctx->meta->seq, "%d\n", task->tgid);
+	return 0;
 }

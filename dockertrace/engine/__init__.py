@@ -32,10 +32,14 @@ _EXPORTS = {
     "choose": "points",
 }
 
+_SUBMODULES = ("features", "lifecycle", "loader", "points", "raw", "ringbuf")
+
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -145,6 +145,106 @@ def _log_tail(lines):
     return ""
 
 
+class Map:
+    """A BPF map of a loaded object, with bytes (or int) keys and values.
+
+    Keys and values are ``bytes`` of the map's sizes, cffi cdata structs
+    (copied as their bytes) or, where the size is 4 or 8, ints.  Lookups
+    of per-CPU maps return a list with one ``bytes`` per possible CPU.
+    """
+
+    def __init__(self, bpf_map):
+        self.name = raw.map_name(bpf_map)
+        self.fd = raw.map_fd(bpf_map)
+        self.type = raw.map_type(bpf_map)
+        self.key_size = raw.map_key_size(bpf_map)
+        self.value_size = raw.map_value_size(bpf_map)
+        self.max_entries = raw.map_max_entries(bpf_map)
+        self.percpu = self.type in _PERCPU_TYPES
+        self._size = self.value_size
+        if self.percpu:
+            # The kernel hands per-CPU values out 8-byte aligned, one per
+            # possible CPU.
+            self._stride = (self.value_size + 7) & ~7
+            self._ncpus = raw.num_possible_cpus()
+            self._size = self._stride * self._ncpus
+
+    def __repr__(self):
+        return f"<Map {self.name} fd={self.fd}>"
+
+    def _bytes(self, what, data, size):
+        if isinstance(data, int):
+            if size not in (1, 2, 4, 8):
+                raise TypeError(f"map {self.name}: {what} is {size} bytes, "
+                                "pass bytes")
+            return data.to_bytes(size, sys.byteorder)
+        if isinstance(data, raw.ffi.CData):
+            if raw.ffi.typeof(data).kind in ("struct", "union"):
+                data = raw.ffi.addressof(data)
+            data = raw.ffi.buffer(data)[:]
+        data = bytes(data)
+        if len(data) != size:
+            raise ValueError(f"map {self.name}: {what} must be {size} "
+                             f"bytes, got {len(data)}")
+        return data
+
+    def _error(self, op, err):
+        return TraceError(f"map {self.name}: {op} failed: {err.strerror}",
+                          errno=err.errno)
+
+    def update(self, key, value, flags=0):
+        """Set ``key`` to ``value``; for a per-CPU map ``value`` may be a
+        list with one value per possible CPU."""
+        if self.percpu and isinstance(value, (list, tuple)):
+            value = b"".join(
+                self._bytes("value", v, self.value_size)
+                .ljust(self._stride, b"\0") for v in value)
+        try:
+            raw.map_update(self.fd, self._bytes("key", key, self.key_size),
+                           self._bytes("value", value, self._size), flags)
+        except OSError as err:
+            raise self._error("update", err) from err
+
+    def lookup(self, key):
+        """The value (bytes, or a list for per-CPU maps), or None."""
+        try:
+            data = raw.map_lookup(
+                self.fd, self._bytes("key", key, self.key_size), self._size)
+        except OSError as err:
+            raise self._error("lookup", err) from err
+        if data is None or not self.percpu:
+            return data
+        return [data[i * self._stride:i * self._stride + self.value_size]
+                for i in range(self._ncpus)]
+
+    def delete(self, key):
+        """Remove ``key``; False if it was not there."""
+        try:
+            return raw.map_delete(self.fd,
+                                  self._bytes("key", key, self.key_size))
+        except OSError as err:
+            raise self._error("delete", err) from err
+
+    def keys(self):
+        """Iterate over the keys (bytes).  A concurrent delete may restart
+        the walk from the first key, as with any BPF map."""
+        key = None
+        while True:
+            try:
+                key = raw.map_next_key(self.fd, key, self.key_size)
+            except OSError as err:
+                raise self._error("iteration", err) from err
+            if key is None:
+                return
+            yield key
+
+    def items(self):
+        for key in self.keys():
+            value = self.lookup(key)
+            if value is not None:
+                yield key, value
+
+
 def _destroy_link(name, link):
     try:
         raw.link_destroy(link)
