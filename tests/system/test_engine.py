@@ -418,3 +418,29 @@ def test_every_exit_path_detaches(how, sig, code):
     kprogs, klinks = _kernel_ids()
     assert not progs & set(kprogs)
     assert not links & klinks
+
+
+def test_doctor(feats):
+    from click.testing import CliRunner
+
+    import dockertrace.cli.doctor  # noqa: F401 - registers the command
+    from dockertrace.cli.main import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["kernel"] == os.uname().release
+    assert list(report["features"]) == list(features.FEATURES)
+    for name, f in report["features"].items():
+        assert f["outcome"] == feats[name].outcome.value
+    assert report["selftest"] == expected(feats)
+    assert "selftest" not in report["tracers"]
+
+    result = runner.invoke(cli, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.split()[:2] == ["fentry", feats["fentry"].outcome.value
+                                    .split()[0]] for line in lines)
+    assert "(selftest)" in result.output
