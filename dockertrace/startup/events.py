@@ -111,9 +111,8 @@ def split_args(raw):
     return tuple(p.decode("utf-8", "replace") for p in parts)
 
 
-def _cstr(buf):
-    raw = bytes(buf)
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+def _cstr(ffi, buf):
+    return ffi.string(buf).decode("utf-8", "replace")
 
 
 def decode(ffi, data):
@@ -131,7 +130,7 @@ def decode(ffi, data):
         args = split_args(raw_args)
     return KernelEvent(
         kind=kind, ts_ns=ev.ts_ns, start_ns=ev.start_ns, pid=ev.pid,
-        tgid=ev.tgid, ppid=ev.ppid, comm=_cstr(ev.comm),
-        old_comm=_cstr(ev.old_comm), cgroup_id=ev.cgroup_id,
+        tgid=ev.tgid, ppid=ev.ppid, comm=_cstr(ffi, ev.comm),
+        old_comm=_cstr(ffi, ev.old_comm), cgroup_id=ev.cgroup_id,
         mntns=ev.mntns, arg=ev.arg, aux=ev.aux, ret=ev.ret,
-        path=_cstr(ev.path), args=args, tracked=bool(ev.tracked))
+        path=_cstr(ffi, ev.path), args=args, tracked=bool(ev.tracked))

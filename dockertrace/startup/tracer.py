@@ -45,6 +45,7 @@ class StartupTracer:
         self._events = []
         self._listeners = []
         self._stop = threading.Event()
+        self._error = None
         self._rb = self._obj.ring_buffer(self._on_record)
         self._thread = threading.Thread(target=self._poll,
                                         name="dockertrace-startup",
@@ -69,14 +70,24 @@ class StartupTracer:
         return 0
 
     def _poll(self):
-        while not self._stop.is_set():
-            self._rb.poll(100)
+        # A failure here must not pass silently: it is kept and raised in
+        # the caller's thread by the next call to events().
+        try:
+            while not self._stop.is_set():
+                self._rb.poll(100)
+        except Exception as err:  # noqa: BLE001 - re-raised by events()
+            log.debug("ring buffer reader failed", exc_info=True)
+            self._error = err
 
     def add_listener(self, fn):
         with self._lock:
             self._listeners.append(fn)
 
     def events(self, since_ns=0):
+        if self._error is not None:
+            from dockertrace.errors import TraceError
+            raise TraceError(f"reading startup events failed: "
+                             f"{self._error}") from self._error
         with self._lock:
             return [e for e in self._events if e.ts_ns >= since_ns]
 
