@@ -325,7 +325,8 @@ def event_headers(bpf_dir=BPF_DIR):
 
 # A define whose value is an integer constant expression becomes a
 # "#define NAME ..." in cdef, so Python sees it with the compiler's value.
-_DEFINE = re.compile(r"#\s*define\s+([A-Za-z_]\w*)\s+([0-9xXa-fA-FuUlL()+\-*/<>|&~ \t]+)$")
+_DEFINE = re.compile(
+    r"#\s*define\s+([A-Za-z_]\w*)\s+([0-9xXa-fA-FuUlL()+\-*/<>|&~ \t]+)$")
 
 
 def header_cdef(text):

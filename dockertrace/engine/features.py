@@ -13,6 +13,7 @@ can point them elsewhere.
 
 import dataclasses
 import enum
+import errno
 import functools
 import logging
 import os
@@ -118,7 +119,7 @@ def _probe_btf():
     try:
         btf = raw.btf_load_vmlinux()
     except OSError as err:
-        if err.errno in (1, 13):
+        if err.errno in (errno.EPERM, errno.EACCES):
             return _unknown("btf", f"cannot read {BTF_PATH}: "
                             f"{raw.errno_name(err.errno)}", err.errno), None
         return _failed("btf", f"parsing {BTF_PATH}", err), None
@@ -134,11 +135,11 @@ def _probe_bpf():
         fd = raw.prog_load_trivial(lib.BPF_PROG_TYPE_TRACEPOINT)
     except OSError as err:
         name = raw.errno_name(err.errno)
-        if err.errno in (1, 13):
+        if err.errno in (errno.EPERM, errno.EACCES):
             return Probe("bpf", Outcome.NOT_SUPPORTED,
                          f"bpf(BPF_PROG_LOAD) returned {name}: needs root "
                          "(CAP_BPF and CAP_PERFMON)", err.errno)
-        if err.errno == 38:
+        if err.errno == errno.ENOSYS:
             return Probe("bpf", Outcome.NOT_SUPPORTED,
                          "no bpf(2) syscall (CONFIG_BPF_SYSCALL off)",
                          err.errno)

@@ -11,13 +11,12 @@ state:
 - SIGTERM: unless the application installed its own handler, it becomes
   ``SystemExit(143)`` in the main thread, so the two cases above apply;
 - fork: a child inherits the objects but must not detach its parent's
-  programs, so objects are marked foreign there and closing them only
-  drops references.
+  programs, so an object closed in another process than the one that
+  loaded it only drops its references (see BpfObject.close).
 """
 
 import atexit
 import logging
-import os
 import signal
 import threading
 import weakref

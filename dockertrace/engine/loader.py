@@ -65,6 +65,15 @@ def available_objects(objdir=None):
     return sorted(n for n in names if n not in INTERNAL_OBJECTS)
 
 
+def _open(path):
+    try:
+        return raw.object_open(path)
+    except OSError as err:
+        raise TraceError(f"cannot open BPF object {path}: {err.strerror}; "
+                         "rebuild it with `make bpf`",
+                         errno=err.errno) from err
+
+
 def _programs(obj):
     return {raw.program_name(p): p for p in raw.programs(obj)}
 
@@ -94,7 +103,7 @@ def plan(name, *, features=None, allow=None, exclude=None, objdir=None):
     (``"iter"``, ``"tp"``, ...).
     """
     features = _features.probe_all() if features is None else features
-    obj = raw.object_open(object_path(name, objdir))
+    obj = _open(object_path(name, objdir))
     try:
         progs = _programs(obj)
         grouped = _group(name, progs)
@@ -313,7 +322,7 @@ class BpfObject:
         start = time.monotonic()
         feats = _features.probe_all() if features is None else features
         self._check_basics(feats)
-        obj = raw.object_open(self.path)
+        obj = _open(self.path)
         try:
             progs = _programs(obj)
             self.points = _group(name, progs)
@@ -394,7 +403,7 @@ class BpfObject:
                          f"falling back to {nxt}" if nxt else "giving up")
                 if nxt is None and fail.point not in optional:
                     raise self._exhausted(fail) from fail.err
-                obj = raw.object_open(self.path)
+                obj = _open(self.path)
                 continue
             self.mechanisms = {p: _mechanism_of(self.points[p], m,
                                                 self._progs)

@@ -2,6 +2,7 @@
 
 import errno
 import logging
+import threading
 
 from dockertrace.engine import raw
 from dockertrace.errors import TraceError
@@ -16,12 +17,21 @@ class RingBuffer:
     calling thread.  If it raises (KeyboardInterrupt included), reading
     stops after that record and the exception comes out of the
     :meth:`poll` or :meth:`consume` call that ran it.
+
+    :meth:`close` from another thread waits for a running :meth:`poll` to
+    return (so keep poll timeouts short); from inside the callback it takes
+    effect when the poll returns.
     """
 
     def __init__(self, map_fd, callback, name="dt_events"):
         self.name = name
         self._callback = callback
         self._error = None
+        # Freeing the libbpf ring buffer while a poll runs on it would be a
+        # use after free: polls and close take this lock.
+        self._lock = threading.Lock()
+        self._polling = None
+        self._close_pending = False
         # The handle must outlive the libbpf ring buffer that holds it.
         self._handle = raw.ffi.new_handle(self._on_record)
         try:
@@ -40,21 +50,27 @@ class RingBuffer:
         return 0
 
     def _run(self, fn, *args):
-        if self._rb is None:
-            raise TraceError(f"ring buffer {self.name} is closed")
-        try:
-            count = fn(self._rb, *args)
-        except OSError as err:
-            if self._error is not None:
-                exc, self._error = self._error, None
-                raise exc from None
-            # A signal woke epoll; Python runs its handler (and raises,
-            # for SIGINT) as soon as we return.
-            if err.errno == errno.EINTR:
-                return 0
-            raise TraceError(
-                f"reading ring buffer {self.name}: {err.strerror}",
-                errno=err.errno) from err
+        with self._lock:
+            if self._rb is None:
+                raise TraceError(f"ring buffer {self.name} is closed")
+            self._polling = threading.get_ident()
+            try:
+                count = fn(self._rb, *args)
+            except OSError as err:
+                if self._error is not None:
+                    exc, self._error = self._error, None
+                    raise exc from None
+                # A signal woke epoll; Python runs its handler (and
+                # raises, for SIGINT) as soon as we return.
+                if err.errno == errno.EINTR:
+                    return 0
+                raise TraceError(
+                    f"reading ring buffer {self.name}: {err.strerror}",
+                    errno=err.errno) from err
+            finally:
+                self._polling = None
+                if self._close_pending:
+                    self._free()
         return count
 
     def poll(self, timeout_ms=100):
@@ -70,6 +86,14 @@ class RingBuffer:
         return self._run(raw.ringbuf_consume)
 
     def close(self):
+        if self._polling == threading.get_ident():
+            # Called by the callback: libbpf is still iterating the ring.
+            self._close_pending = True
+            return
+        with self._lock:
+            self._free()
+
+    def _free(self):
         if self._rb is not None:
             raw.ringbuf_free(self._rb)
             self._rb = None

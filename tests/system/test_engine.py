@@ -444,3 +444,34 @@ def test_doctor(feats):
     assert any(line.split()[:2] == ["fentry", feats["fentry"].outcome.value
                                     .split()[0]] for line in lines)
     assert "(selftest)" in result.output
+
+
+def test_ring_closed_from_callback_and_other_thread():
+    import threading
+
+    with engine.BpfObject("selftest") as obj:
+        child = Child(opens(3))
+        cfg = ffi.new("struct dt_st_config *", {"tgid": child.pid})
+        obj.map("dt_st_cfg").update(0, cfg[0])
+        seen = []
+
+        def close_in_callback(data):
+            seen.append(data)
+            ring.close()
+
+        ring = obj.ring_buffer(close_in_callback)
+        child.run()
+        assert ring.consume() == 6  # the batch in progress completes
+        with pytest.raises(TraceError, match="closed"):
+            ring.poll(0)
+
+        # A poll blocked in another thread holds close() back until it
+        # returns, instead of having the ring freed under it.
+        other = obj.ring_buffer(seen.append)
+        poller = threading.Thread(target=other.poll, args=(300,))
+        poller.start()
+        time.sleep(0.05)
+        start = time.monotonic()
+        other.close()
+        assert time.monotonic() - start > 0.1
+        poller.join()
