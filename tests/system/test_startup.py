@@ -64,7 +64,9 @@ def test_events_belong_to_the_container(tracer, busybox_image):
 
 def _median_phase(tracer, args, phase, runs=3):
     res = trace_startup(args, runs=runs, tracer=tracer)
-    return statistics.median(r.phase(phase).duration_ns for r in res.runs)
+    # A phase that did not happen took no time.
+    return statistics.median(r.phase(phase).duration_ns if r.phase(phase)
+                             else 0 for r in res.runs)
 
 
 def test_network_mode_difference_is_in_the_network_phase(tracer,
@@ -73,8 +75,9 @@ def test_network_mode_difference_is_in_the_network_phase(tracer,
     host = _median_phase(tracer, ["--network", "host", busybox_image,
                                   "true"], "network")
     # Bridge networking sets up a veth pair and the container's netns in
-    # the prestart hook; host networking has nothing to set up there.
-    assert bridge > 2 * host, (bridge, host)
+    # the prestart hook; host networking runs no such hook at all.
+    assert host == 0
+    assert bridge > 20_000_000, bridge
 
 
 def test_two_concurrent_starts_are_told_apart(tracer, busybox_image):
