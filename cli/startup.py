@@ -2,12 +2,13 @@
 
 import json
 import sys
+import textwrap
 
 import click
 
 from dockertrace.cli.main import cli
 
-_BAR_WIDTH = 24
+_BAR_WIDTH = 20
 
 
 def _ms(ns):
@@ -24,11 +25,19 @@ def _bar(start_ns, dur_ns, t0, total_ns):
     return " " * a + "█" * max(1, b - a)
 
 
-def _mechanisms_line(mech):
+def _mechanisms_lines(mech):
+    """Which mechanism serves which probe point, wrapped to 80 columns."""
     by = {}
     for point, m in sorted(mech.items()):
-        by.setdefault(m, []).append(point.replace("dt_su_", ""))
-    return "; ".join(f"{m}: {', '.join(p)}" for m, p in sorted(by.items()))
+        # Entry and exit programs of one syscall are one point to a user.
+        name = point.replace("dt_su_", "")
+        if name.endswith(("_e", "_x")):
+            name = name[:-2]
+        if name not in by.setdefault(m, []):
+            by[m].append(name)
+    text = "; ".join(f"{m}: {', '.join(p)}" for m, p in sorted(by.items()))
+    return textwrap.wrap("mechanisms: " + text, 79,
+                         subsequent_indent="  ")
 
 
 def render_startup(s, verbose=False, out=None):
@@ -43,7 +52,7 @@ def render_startup(s, verbose=False, out=None):
         w(f"  {p.name:<11}{_ms(p.start_ns - t0):8.1f}"
           f"{_ms(p.duration_ns):8.1f}  "
           f"{_bar(p.start_ns, p.duration_ns, t0, s.total_ns):<{_BAR_WIDTH}}"
-          f"  {p.detail[:24]}\n")
+          f"  {p.detail[:27]}\n")
         if verbose:
             for e in p.events:
                 w(f"      {_ms(e.start_ns - t0):8.2f} "
@@ -52,6 +61,9 @@ def render_startup(s, verbose=False, out=None):
     if s.client_ns is not None:
         w(f"  (client measured {_ms(s.client_ns):.1f} ms)")
     w("\n")
+    if s.late_exec_ns:
+        w(f"  the command was exec'd {_ms(s.late_exec_ns):.1f} ms after "
+          "the start call returned\n")
     if s.missing:
         w(f"  not seen: {', '.join(s.missing)}\n")
 
@@ -128,7 +140,8 @@ def startup(watch, duration, runs, cold, verbose, as_json, run_args):
     if as_json:
         click.echo(json.dumps(result.to_dict(verbose), indent=2))
         return
-    click.echo(f"mechanisms: {_mechanisms_line(result.mechanisms)}")
+    for line in _mechanisms_lines(result.mechanisms):
+        click.echo(line)
     click.echo(f"attached in {result.attach_s * 1000:.0f} ms, "
                f"dropped events: {result.dropped_events}")
     click.echo()

@@ -68,6 +68,10 @@ class Startup:
     mount_ns: int = 0
     cgroup_dirs: int = 0
     missing: tuple = ()
+    # How long after the client's start call returned the container's
+    # command was exec'd (0 when it was exec'd before): nothing orders the
+    # two, and then the start ends with the exec, not with the call.
+    late_exec_ns: int = 0
     name: str = ""
     image: str = ""
     cold: bool = False
@@ -88,6 +92,7 @@ class Startup:
             "namespaces": list(self.namespaces),
             "mount_count": self.mount_count, "mount_ns": self.mount_ns,
             "cgroup_dirs": self.cgroup_dirs, "missing": list(self.missing),
+            "late_exec_ns": self.late_exec_ns,
             "mechanisms": dict(self.mechanisms),
             "dropped_events": self.dropped_events,
             "phases": [],
@@ -236,9 +241,11 @@ def milestones(events):
     execd = _first(events, is_container_exec)
 
     def is_security(e):
-        return (e.kind in (Kind.CAPSET, Kind.NO_NEW_PRIVS)
-                or (e.kind is Kind.SECCOMP
-                    and _flags.installs_filter(e.arg)))
+        # runc probes seccomp support with calls that fail on purpose;
+        # only a call that succeeded changed the process.
+        return e.ret == 0 and (
+            e.kind in (Kind.CAPSET, Kind.NO_NEW_PRIVS)
+            or (e.kind is Kind.SECCOMP and _flags.installs_filter(e.arg)))
 
     sec = [e for e in events if is_security(e)
            and (pivot is None or e.start_ns >= pivot.start_ns)
@@ -271,7 +278,7 @@ def _detail(name, events):
         if not mounts:
             return ""
         ms = sum(e.duration_ns for e in mounts) / 1e6
-        return f"{len(mounts)} mount calls, {ms:.1f} ms in the kernel"
+        return f"{len(mounts)} mounts ({ms:.1f} ms in mount)"
     if name == "security":
         parts = []
         for e in events:
@@ -280,9 +287,17 @@ def _detail(name, events):
             elif e.kind is Kind.NO_NEW_PRIVS and "no_new_privs" not in parts:
                 parts.append("no_new_privs")
             elif (e.kind is Kind.SECCOMP and _flags.installs_filter(e.arg)
-                  and "seccomp filter" not in parts):
+                  and e.ret == 0 and "seccomp filter" not in parts):
                 parts.append("seccomp filter")
         return ", ".join(parts)
+    if name == "network":
+        hooks = [e for e in events if e.kind is Kind.EXEC
+                 and is_hook_exec(e)]
+        return "hook " + hooks[0].args[0] if hooks else ""
+    if name == "shim":
+        n = sum(1 for e in events if e.kind is Kind.EXEC
+                and is_shim_exec(e))
+        return f"{n} shim exec(s)" if n else ""
     if name == "exec":
         ex = [e for e in events if is_container_exec(e)]
         return " ".join(ex[0].args)[:50] if ex else ""
@@ -339,12 +354,15 @@ def assemble(events, container_id, *, layer_id=None, client_start_ns=None,
                 if n not in ("api", "return") or client_start_ns is not None]
     total = phases[-1].end_ns - phases[0].start_ns
     client = None
+    late = 0
     if client_start_ns is not None and client_end_ns is not None:
         client = client_end_ns - client_start_ns
+        late = max(0, phases[-1].end_ns - client_end_ns)
     return Startup(
         container_id=container_id, phases=tuple(phases), total_ns=total,
         client_ns=client, namespaces=tuple(ns_names),
         mount_count=len(in_ns),
         mount_ns=sum(e.duration_ns for e in in_ns),
         cgroup_dirs=sum(1 for e in mine if e.kind is Kind.CGROUP_MKDIR),
-        missing=tuple(n for n in expected if n not in marks), **info)
+        missing=tuple(n for n in expected if n not in marks),
+        late_exec_ns=late, **info)
