@@ -137,6 +137,10 @@ def test_machine_facts(feats):
 
 
 def test_probes_are_cheap():
+    # Under full emulation (qemu TCG, for other kernels) everything is tens
+    # of times slower; the run there sets this to keep the rest.
+    if os.environ.get("DOCKERTRACE_NO_TIMING"):
+        pytest.skip("timing checks off (DOCKERTRACE_NO_TIMING)")
     start = time.monotonic()
     answers = features.run_probes()
     elapsed = time.monotonic() - start
