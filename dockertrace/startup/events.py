@@ -111,26 +111,37 @@ def split_args(raw):
     return tuple(p.decode("utf-8", "replace") for p in parts)
 
 
-def _cstr(ffi, buf):
-    return ffi.string(buf).decode("utf-8", "replace")
+_LAYOUTS = {}
+
+
+def _layout(ffi):
+    lay = _LAYOUTS.get(id(ffi))
+    if lay is None:
+        from dockertrace.engine.records import RecordLayout
+        lay = _LAYOUTS[id(ffi)] = RecordLayout(
+            ffi, "struct dt_su_event", raw=("args",))
+    return lay
+
+
+def _text(raw):
+    return raw.decode("utf-8", "replace")
 
 
 def decode(ffi, data):
     """Decode one ring buffer record into a :class:`KernelEvent`."""
-    ev = ffi.cast("struct dt_su_event *", ffi.from_buffer(data))
-    kind = Kind(ev.kind)
-    raw_args = bytes(ffi.buffer(ev.args, ev.args_len))
+    f = _layout(ffi).unpack(data)
+    kind = Kind(f["kind"])
+    raw_args = f["args"][:f["args_len"]]
     if kind is Kind.MOUNT:
         # Source and fstype, one after the other; the bytes past the
         # second string are not cleared by the BPF side.
         parts = raw_args.split(b"\0")
-        args = tuple(p.decode("utf-8", "replace")
-                     for p in (parts + [b"", b""])[:2])
+        args = tuple(_text(p) for p in (parts + [b"", b""])[:2])
     else:
         args = split_args(raw_args)
     return KernelEvent(
-        kind=kind, ts_ns=ev.ts_ns, start_ns=ev.start_ns, pid=ev.pid,
-        tgid=ev.tgid, ppid=ev.ppid, comm=_cstr(ffi, ev.comm),
-        old_comm=_cstr(ffi, ev.old_comm), cgroup_id=ev.cgroup_id,
-        mntns=ev.mntns, arg=ev.arg, aux=ev.aux, ret=ev.ret,
-        path=_cstr(ffi, ev.path), args=args, tracked=bool(ev.tracked))
+        kind=kind, ts_ns=f["ts_ns"], start_ns=f["start_ns"], pid=f["pid"],
+        tgid=f["tgid"], ppid=f["ppid"], comm=_text(f["comm"]),
+        old_comm=_text(f["old_comm"]), cgroup_id=f["cgroup_id"],
+        mntns=f["mntns"], arg=f["arg"], aux=f["aux"], ret=f["ret"],
+        path=_text(f["path"]), args=args, tracked=bool(f["tracked"]))

@@ -74,7 +74,10 @@ class StartupTracer:
         # the caller's thread by the next call to events().
         try:
             while not self._stop.is_set():
-                self._rb.poll(100)
+                # Most events do not wake the reader (see startup.bpf.c),
+                # so a poll that timed out still collects what is there.
+                if self._rb.poll(100) == 0:
+                    self._rb.consume()
         except Exception as err:  # noqa: BLE001 - re-raised by events()
             log.debug("ring buffer reader failed", exc_info=True)
             self._error = err
