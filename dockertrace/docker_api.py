@@ -30,6 +30,19 @@ DEFAULT_URL = "unix:///var/run/docker.sock"
 #: Seconds to wait for one Engine API request before giving up.
 DEFAULT_TIMEOUT_S = 10.0
 
+#: Label on every container dockertrace starts, so that leftovers of a
+#: killed run can be found (`docker ps -a -f label=dockertrace.owner`).
+OWNER_LABEL = "dockertrace.owner"
+
+
+def owned(create_kwargs: dict, purpose: str) -> dict:
+    """``create_kwargs`` with the owner label added (a copy)."""
+    kw = dict(create_kwargs)
+    labels = dict(kw.get("labels") or {})
+    labels[OWNER_LABEL] = purpose
+    kw["labels"] = labels
+    return kw
+
 
 def docker_url() -> str:
     """The daemon address that :func:`client` would use by default."""

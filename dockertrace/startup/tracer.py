@@ -141,9 +141,11 @@ def _create(client, spec):
 
     from dockertrace.errors import ContainerFailed
 
+    from dockertrace.docker_api import owned
+
     try:
-        return client.containers.create(spec.image, spec.command,
-                                        **spec.create_kwargs)
+        return client.containers.create(
+            spec.image, spec.command, **owned(spec.create_kwargs, "startup"))
     except docker.errors.ImageNotFound as err:
         raise ContainerFailed(
             f"image {spec.image} is not on this host; build or load it "
