@@ -55,4 +55,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # Run as a script, this file is __main__, while the subcommands
+    # register on the importable dockertrace.cli.main: use that one.
+    from dockertrace.cli.main import main as _main
+    _main()

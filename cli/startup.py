@@ -55,8 +55,8 @@ def render_startup(s, verbose=False, out=None):
           f"  {p.detail[:27]}\n")
         if verbose:
             for e in p.events:
-                w(f"      {_ms(e.start_ns - t0):8.2f} "
-                  f"{e.tgid:>7} {e.comm[:15]:<15} {e.describe()[:44]}\n")
+                w(f"    {_ms(e.start_ns - t0):8.2f} "
+                  f"{e.tgid:>7} {e.comm[:15]:<15} {e.describe()[:42]}\n")
     w(f"  {'total':<11}{'':>8}{_ms(s.total_ns):8.1f}")
     if s.client_ns is not None:
         w(f"  (client measured {_ms(s.client_ns):.1f} ms)")

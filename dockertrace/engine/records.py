@@ -32,6 +32,8 @@ class RecordLayout:
 
     def __init__(self, ffi, cname, raw=()):
         ctype = ffi.typeof(cname)
+        if ctype.kind != "struct":
+            raise TypeError(f"{cname} is not a struct")
         fmt = "<"
         pos = 0
         self.names = []

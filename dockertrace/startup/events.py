@@ -2,6 +2,7 @@
 them (struct dt_su_event in bpf/startup.h), decoded into plain values."""
 
 import enum
+import errno
 import re
 from dataclasses import asdict, dataclass
 
@@ -78,6 +79,14 @@ class KernelEvent:
 
     def describe(self):
         """A short human line for this event (the --verbose view)."""
+        text = self._describe()
+        if self.ret < 0 and self.kind not in (Kind.EXEC, Kind.FORK,
+                                              Kind.CGROUP_MKDIR):
+            name = errno.errorcode.get(-self.ret, str(-self.ret))
+            text = f"{text} = {name}"
+        return text
+
+    def _describe(self):
         from dockertrace.startup import flags
 
         k = self.kind
