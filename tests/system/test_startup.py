@@ -129,3 +129,14 @@ def test_container_started_before_the_tracer_is_named(container_factory,
     assert mine, [s.container_id for s in seen]
     assert mine[0].name == c.name
     assert mine[0].phase("exec").detail == "sleep 30"
+
+
+def test_cold_and_warm_runs(tracer, busybox_image):
+    res = trace_startup([busybox_image, "true"], runs=2, cold=True,
+                        tracer=tracer)
+    assert [r.cold for r in res.runs] == [True, False, True, False]
+    assert res.cold.runs == 2 and res.warm.runs == 2
+    for summary in (res.cold, res.warm):
+        assert [p.name for p in summary.phases] == list(PHASE_NAMES)
+        for p in summary.phases:
+            assert p.min_ns <= p.median_ns <= p.max_ns

@@ -150,3 +150,21 @@ def test_signal_to_cli_detaches_and_removes(sig, code, busybox_image,
     _, err = p.communicate(timeout=60)
     assert p.returncode == code, err
     assert not _leftovers(docker_client)
+
+
+@pytest.mark.root
+@pytest.mark.docker
+def test_watch_shows_a_container_started_by_someone_else(container_factory):
+    p = subprocess.Popen([*CLI, "startup", "--watch", "--duration", "8",
+                          "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(3)           # attach before the container starts
+    c = container_factory(["true"], name="watched")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    seen = [json.loads(line) for line in out.splitlines() if line]
+    mine = [s for s in seen if s["container_id"] == c.id]
+    assert len(mine) == 1, [s["container_id"] for s in seen]
+    assert mine[0]["name"] == c.name
+    assert mine[0]["phases"][0]["name"] == "rootfs"
+    assert mine[0]["phases"][-1]["name"] == "exec"
