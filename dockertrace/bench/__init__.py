@@ -1,0 +1,2 @@
+"""The analysis suite: benchmarks tied to kernel phases (see model.py for
+the results they produce)."""
