@@ -380,6 +380,14 @@ out:
 
 #define DT_SU_ARG(n) (((struct trace_event_raw_sys_enter *)ctx)->args[n])
 
+/* The exit of a syscall whose entry may have been remembered. */
+#define DT_SU_SYSCALL_EXIT(name)					\
+SEC("tracepoint/syscalls/sys_exit_" #name)				\
+int dt_su_##name##_x(struct trace_event_raw_sys_exit *ctx)		\
+{									\
+	return dt_su_exit(ctx);						\
+}
+
 /* Entry and exit of a syscall followed only in runtime processes. */
 #define DT_SU_SYSCALL(name, kind, a0, a1, a2, a3)			\
 SEC("tracepoint/syscalls/sys_enter_" #name)				\
@@ -389,11 +397,7 @@ int dt_su_##name##_e(struct trace_event_raw_sys_enter *ctx)		\
 		return 0;						\
 	return dt_su_enter(kind, ctx->id, a0, a1, a2, a3);		\
 }									\
-SEC("tracepoint/syscalls/sys_exit_" #name)				\
-int dt_su_##name##_x(struct trace_event_raw_sys_exit *ctx)		\
-{									\
-	return dt_su_exit(ctx);						\
-}
+DT_SU_SYSCALL_EXIT(name)
 
 DT_SU_SYSCALL(unshare, DT_SU_UNSHARE, DT_SU_ARG(0), 0, 0, 0)
 DT_SU_SYSCALL(setns, DT_SU_SETNS, DT_SU_ARG(1), DT_SU_ARG(0), 0, 0)
@@ -415,11 +419,7 @@ int dt_su_clone_e(struct trace_event_raw_sys_enter *ctx)
 	return dt_su_enter(DT_SU_CLONE, ctx->id, flags, 0, 0, 0);
 }
 
-SEC("tracepoint/syscalls/sys_exit_clone")
-int dt_su_clone_x(struct trace_event_raw_sys_exit *ctx)
-{
-	return dt_su_exit(ctx);
-}
+DT_SU_SYSCALL_EXIT(clone)
 
 SEC("tracepoint/syscalls/sys_enter_clone3")
 int dt_su_clone3_e(struct trace_event_raw_sys_enter *ctx)
@@ -435,11 +435,7 @@ int dt_su_clone3_e(struct trace_event_raw_sys_enter *ctx)
 	return dt_su_enter(DT_SU_CLONE, ctx->id, flags, 0, 0, 0);
 }
 
-SEC("tracepoint/syscalls/sys_exit_clone3")
-int dt_su_clone3_x(struct trace_event_raw_sys_exit *ctx)
-{
-	return dt_su_exit(ctx);
-}
+DT_SU_SYSCALL_EXIT(clone3)
 
 SEC("tracepoint/syscalls/sys_enter_prctl")
 int dt_su_prctl_e(struct trace_event_raw_sys_enter *ctx)
@@ -457,11 +453,7 @@ int dt_su_prctl_e(struct trace_event_raw_sys_enter *ctx)
 			   0, 0);
 }
 
-SEC("tracepoint/syscalls/sys_exit_prctl")
-int dt_su_prctl_x(struct trace_event_raw_sys_exit *ctx)
-{
-	return dt_su_exit(ctx);
-}
+DT_SU_SYSCALL_EXIT(prctl)
 
 /*
  * mount(2) is followed in runtime processes, and in any process when the
@@ -485,8 +477,4 @@ int dt_su_mount_e(struct trace_event_raw_sys_enter *ctx)
 			   ctx->args[2], ctx->args[3]);
 }
 
-SEC("tracepoint/syscalls/sys_exit_mount")
-int dt_su_mount_x(struct trace_event_raw_sys_exit *ctx)
-{
-	return dt_su_exit(ctx);
-}
+DT_SU_SYSCALL_EXIT(mount)
