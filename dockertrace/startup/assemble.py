@@ -72,6 +72,9 @@ class Startup:
     # command was exec'd (0 when it was exec'd before): nothing orders the
     # two, and then the start ends with the exec, not with the call.
     late_exec_ns: int = 0
+    # cgroup v2 id of the container (what bpf_get_current_cgroup_id()
+    # returns inside it), from the exec of its command; 0 if not seen.
+    cgroup_id: int = 0
     name: str = ""
     image: str = ""
     cold: bool = False
@@ -93,6 +96,7 @@ class Startup:
             "mount_count": self.mount_count, "mount_ns": self.mount_ns,
             "cgroup_dirs": self.cgroup_dirs, "missing": list(self.missing),
             "late_exec_ns": self.late_exec_ns,
+            "cgroup_id": self.cgroup_id,
             "mechanisms": dict(self.mechanisms),
             "dropped_events": self.dropped_events,
             "phases": [],
@@ -365,4 +369,6 @@ def assemble(events, container_id, *, layer_id=None, client_start_ns=None,
         mount_ns=sum(e.duration_ns for e in in_ns),
         cgroup_dirs=sum(1 for e in mine if e.kind is Kind.CGROUP_MKDIR),
         missing=tuple(n for n in expected if n not in marks),
-        late_exec_ns=late, **info)
+        late_exec_ns=late,
+        cgroup_id=next((e.cgroup_id for e in mine if is_container_exec(e)),
+                       0), **info)

@@ -128,6 +128,11 @@ def test_container_started_before_the_tracer_is_named(container_factory,
     mine = [s for s in seen if s.container_id == c.id]
     assert mine, [s.container_id for s in seen]
     assert mine[0].name == c.name
+    # The cgroup id the kernel reported is the container's cgroup, as the
+    # identity layer resolves it for a container started before the tracer.
+    from dockertrace.identity import Resolver
+    with Resolver() as r:
+        assert r.resolve_cgroup_id(mine[0].cgroup_id).id == c.id
     assert mine[0].phase("exec").detail == "sleep 30"
 
 
