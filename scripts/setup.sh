@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine from nothing to a traced container start:
 # packages, kernel filesystems, dockerd, test images, Python dependencies,
-# the build, an editable install, then `dockertrace startup` as a demo.
+# the build, an editable install, the other kernels of the kernel matrix
+# (scripts/kernel_matrix.py), then `dockertrace startup` as a demo.
 #
 #   sudo scripts/setup.sh [--no-demo]
 #
@@ -26,17 +27,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 APT_PACKAGES=(
     docker.io clang llvm libbpf-dev libbpf1 bpftool busybox-static
     libelf-dev zlib1g-dev pkg-config make gcc procps iproute2
+    qemu-system-x86 kmod udev
 )
 # What the steps below actually run; checked after installing because a
 # package can be "installed" yet lack a command (diversions, half-removed).
 REQUIRED_COMMANDS=(dockerd containerd runc clang llvm-strip bpftool busybox
-                   make gcc pkg-config ps ip)
+                   make gcc pkg-config ps ip qemu-system-x86_64 udevadm)
 
 demo=1
 for arg in "$@"; do
     case $arg in
         --no-demo) demo=0 ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -284,6 +286,75 @@ if ! install_ok 2>/dev/null; then
     if command -v pyenv >/dev/null; then pyenv rehash >/dev/null 2>&1 || true; fi
     install_ok || { rm -f "$STAMP"; echo "setup.sh: editable install does not import" >&2; exit 1; }
 fi
+
+# ------------------------------------------------------ matrix kernels
+step "checking the kernels of the kernel matrix"
+# Debian's own kernels, booted under qemu by scripts/kernel_matrix.py. Only
+# the package's files are unpacked (kernel image and modules), nothing is
+# installed: this machine keeps its own kernel. Each series has a
+# directory KERNEL_CACHE/<series> holding one unpacked package and a
+# .package stamp ("name version"); it is replaced when apt's candidate
+# changes. <series>=<package>, where a metapackage is resolved to the
+# versioned image package it depends on.
+KERNEL_CACHE=${DOCKERTRACE_KERNELS:-/var/cache/dockertrace/kernels}
+MATRIX_KERNELS=(6.1=linux-image-amd64 6.12=linux-image-6.12-amd64)
+# "package version" of what apt would install for a (meta)package now.
+kernel_candidate() {
+    local pkg=$1 dep
+    dep=$(apt-cache depends --important "$pkg" 2>/dev/null |
+          awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+    [[ -n $dep ]] && pkg=$dep
+    local ver
+    ver=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    [[ -n $ver && $ver != "(none)" ]] && echo "$pkg $ver"
+}
+mkdir -p "$KERNEL_CACHE"
+updated=0
+for entry in "${MATRIX_KERNELS[@]}"; do
+    series=${entry%%=*} meta=${entry#*=}
+    dir=$KERNEL_CACHE/$series
+    # apt's candidate only changes with its package lists; asking apt-cache
+    # costs about a second a package, so a stamp newer than the lists is
+    # taken as current.
+    if [[ $dir/.package -nt /var/lib/apt/lists ]] &&
+            compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -d $dir/lib/modules ]]; then
+        continue
+    fi
+    want=$(kernel_candidate "$meta") || want=""
+    if [[ -z $want ]] && ((!updated)); then
+        quiet apt-get -o DPkg::Lock::Timeout=300 update
+        updated=1
+        want=$(kernel_candidate "$meta") || want=""
+    fi
+    have=$(cat "$dir/.package" 2>/dev/null || true)
+    if [[ -z $want ]]; then
+        # Offline with a usable cache is fine; with none it is not.
+        if [[ -n $have ]] && compgen -G "$dir/boot/vmlinuz-*" >/dev/null; then
+            note "$series: apt has no candidate for $meta; keeping $have"
+            continue
+        fi
+        echo "setup.sh: no apt candidate for $meta (kernel $series)" >&2
+        exit 1
+    fi
+    if [[ $want == "$have" ]] && compgen -G "$dir/boot/vmlinuz-*" >/dev/null &&
+            [[ -d $dir/lib/modules ]]; then
+        touch "$dir/.package"
+        continue
+    fi
+    read -r pkg ver <<<"$want"
+    step "fetching kernel $series: $pkg $ver"
+    tmp=$(mktemp -d "$KERNEL_CACHE/.fetch-XXXXXX")
+    # apt's download sandbox user cannot write into a root-owned temp dir.
+    (cd "$tmp" && quiet apt-get -o APT::Sandbox::User=root download "$pkg=$ver")
+    quiet dpkg-deb -x "$tmp"/*.deb "$tmp/root"
+    rm -rf "$tmp/root/usr/share"
+    echo "$want" >"$tmp/root/.package"
+    rm -rf "$dir"
+    mv "$tmp/root" "$dir"
+    rm -rf "$tmp"
+done
+vng_bin="$SCRIPTS_DIR/vng"
+[[ -x $vng_bin ]] || { echo "setup.sh: $vng_bin missing (virtme-ng not installed?)" >&2; exit 1; }
 
 t_end=$(date +%s%N)
 note "ready in $(( (t_end - t_start) / 1000000 )) ms"
