@@ -1,5 +1,11 @@
 """Shared fixtures and the rules for the ``root`` and ``docker`` markers.
 
+Tests marked ``kernel`` depend on the running kernel and need no dockerd
+(or are also marked ``docker`` and then left out there): the kernel matrix
+(scripts/kernel_matrix.py) runs them inside each of its other kernels.
+Such a test reports the mechanism its tracer chose with the
+``record_mechanism`` fixture.
+
 On a developer machine a test that needs root or a running dockerd is
 skipped, with the reason, when it cannot run. Under CI (the ``CI``
 environment variable is set) the same situation is a failure: CI runs as
@@ -182,3 +188,24 @@ def container_factory(docker_client, busybox_image):
         # A leak would slow down and confuse every later test; say so.
         pytest.fail("could not remove containers: " + "; ".join(errors),
                     pytrace=False)
+
+
+@pytest.fixture
+def record_mechanism(request):
+    """``record_mechanism(tracer, mechanisms, forced=False)``: note which
+    mechanism each probe point of ``tracer`` used in this test.
+
+    ``mechanisms`` is a tracer's or BpfObject's ``mechanisms`` mapping
+    (point -> mechanism). ``forced`` says the test chose the mechanisms
+    itself (``allow=``) instead of taking the engine's choice. The record
+    rides on the test's report (``user_properties``), where the kernel
+    matrix's plugin (tests/matrix/matrix_plugin.py) collects it for its
+    kernel x tracer x mechanism table; elsewhere it is unused.
+    """
+    def record(tracer, mechanisms, forced=False):
+        request.node.user_properties.append((
+            "dockertrace.mechanisms",
+            {"tracer": tracer, "forced": bool(forced),
+             "mechanisms": {str(k): v for k, v in dict(mechanisms).items()}},
+        ))
+    return record
