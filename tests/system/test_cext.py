@@ -9,6 +9,10 @@ import pytest
 from dockertrace._cext import ffi, lib
 from dockertrace.engine import raw
 
+# kernel: the kernel matrix (scripts/kernel_matrix.py) runs this file in
+# each of its kernels (capget against /proc, event sizes, probes).
+pytestmark = pytest.mark.kernel
+
 
 def _status_caps(pid="self"):
     caps = {}

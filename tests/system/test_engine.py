@@ -23,7 +23,9 @@ from dockertrace._cext import ffi, lib
 from dockertrace.engine import features
 from dockertrace.engine.features import Outcome
 
-pytestmark = pytest.mark.root
+# kernel: the kernel matrix (scripts/kernel_matrix.py) runs this file in
+# each of its kernels, where fentry and kprobes work.
+pytestmark = [pytest.mark.root, pytest.mark.kernel]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -150,11 +152,12 @@ def test_probes_are_cheap():
     assert elapsed < 0.25, f"probes took {elapsed * 1e3:.0f} ms"
 
 
-def test_chooses_best_supported(feats):
+def test_chooses_best_supported(feats, record_mechanism):
     want = expected(feats)
     assert engine.plan("selftest") == want
     with engine.BpfObject("selftest") as obj:
         assert obj.mechanisms == want
+        record_mechanism("selftest", obj.mechanisms)
         assert obj.failures == {}
 
 
@@ -171,22 +174,24 @@ def test_exact_count_with_chosen_mechanism(feats, n):
 
 
 @pytest.mark.parametrize("mech", sorted(OPENAT))
-def test_each_openat_mechanism(feats, mech):
+def test_each_openat_mechanism(feats, mech, record_mechanism):
     require(feats, mech)
     enter, leave = OPENAT[mech]
     allow = {"dt_st_openat": {mech}}
     with engine.BpfObject("selftest", allow=allow) as obj:
         assert obj.mechanisms["dt_st_openat"] == mech
+        record_mechanism("selftest", {"dt_st_openat": mech}, forced=True)
         events, _ = trace(obj, opens(7))
     assert events.count((lib.DT_ST_OPENAT, enter)) == 7
     assert events.count((lib.DT_ST_OPENAT, leave)) == 7
 
 
 @pytest.mark.parametrize("mech", sorted(EXEC))
-def test_each_exec_mechanism(feats, mech):
+def test_each_exec_mechanism(feats, mech, record_mechanism):
     require(feats, mech)
     with engine.BpfObject("selftest", allow={"dt_st_exec": mech}) as obj:
         assert obj.mechanisms["dt_st_exec"] == mech
+        record_mechanism("selftest", {"dt_st_exec": mech}, forced=True)
         events, _ = trace(obj, execs)
     assert count(events, lib.DT_ST_EXEC, EXEC[mech]) == 1
     assert [e for e in events if e[0] == lib.DT_ST_EXEC] == \
