@@ -21,3 +21,10 @@ def trace_startup(*args, **kwargs):
     :func:`dockertrace.startup.trace_startup`."""
     from dockertrace.startup import trace_startup as _trace
     return _trace(*args, **kwargs)
+
+
+def report(*args, **kwargs):
+    """Run the suite and the audit and write one report; see
+    :func:`dockertrace.report.report`."""
+    from dockertrace.report import report as _report
+    return _report(*args, **kwargs)

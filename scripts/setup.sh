@@ -27,7 +27,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 APT_PACKAGES=(
     docker.io clang llvm libbpf-dev libbpf1 bpftool busybox-static
     libelf-dev zlib1g-dev pkg-config make gcc procps iproute2
-    qemu-system-x86 kmod udev
+    qemu-system-x86 kmod udev chromium chromium-driver
 )
 # What the steps below actually run; checked after installing because a
 # package can be "installed" yet lack a command (diversions, half-removed).
