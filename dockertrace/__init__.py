@@ -28,3 +28,10 @@ def report(*args, **kwargs):
     :func:`dockertrace.report.report`."""
     from dockertrace.report import report as _report
     return _report(*args, **kwargs)
+
+
+def trace_copyups(*args, **kwargs):
+    """Yield OverlayFS copy-ups as they happen; see
+    :func:`dockertrace.copyup.trace_copyups`."""
+    from dockertrace.copyup import trace_copyups as _trace
+    return _trace(*args, **kwargs)
