@@ -46,6 +46,22 @@ def cell(v):
     return "" if v is None else str(v)
 
 
+def numeric_columns(table):
+    """Indexes of the columns whose cells are all numbers (or "-" for a
+    missing one): those are right-aligned, header included."""
+    out = set()
+    for i in range(len(table.columns)):
+        cells = [r[i] for r in table.rows if i < len(r)]
+        if cells and all(isinstance(c, (int, float)) or c in ("-", None)
+                         for c in cells):
+            out.add(i)
+    return out
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def environment_rows(env, started_at="", duration_s=None):
     """(name, value) rows of the environment table."""
     rows = [

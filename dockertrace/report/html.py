@@ -29,7 +29,7 @@ table { border-collapse: collapse; width: 100%; margin: .6rem 0 1rem;
 th, td { text-align: left; padding: .3rem .5rem; vertical-align: top;
   border-bottom: 1px solid #e3e3e3; }
 th { background: #f4f4f4; font-weight: 600; }
-td.n { text-align: right; font-variant-numeric: tabular-nums;
+th.n, td.n { text-align: right; font-variant-numeric: tabular-nums;
   white-space: nowrap; }
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 .note { color: #555; font-size: .85rem; }
@@ -39,7 +39,6 @@ pre { background: #f6f6f6; padding: .6rem .8rem; overflow-x: auto;
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; display: block;
   border: 1px solid #eee; }
-figcaption { font-size: .85rem; color: #555; }
 .grade { font-weight: 600; padding: .05rem .45rem; border-radius: 3px;
   white-space: nowrap; }
 .excellent { background: #d5f0dd; color: #0b5323; }
@@ -101,7 +100,8 @@ def _grade(grade):
 
 def _summary(w, report):
     w("<h2 id=\"summary\">Summary</h2>\n")
-    w("<table>\n<tr><th>measure</th><th>value</th><th>verdict</th></tr>\n")
+    w("<table>\n<tr><th>measure</th><th class=\"n\">value</th>"
+      "<th>verdict</th></tr>\n")
     for v in report.verdicts:
         t = v.threshold
         val = (fmt.value(v.value, t.unit) if v.value is not None
@@ -135,7 +135,8 @@ def _summary(w, report):
     status = ("audited" if a.available
               else f"audit not available: {escape(a.reason)}")
     w(f"<tr><td><a href=\"#security\">Security audit</a></td>"
-      f"<td>{status}</td><td class=\"n\">{len(a.findings)} findings</td>"
+      f"<td>{status}</td>"
+      f"<td class=\"n\">{fmt.plural(len(a.findings), 'finding')}</td>"
       "<td class=\"n\"></td><td class=\"n\"></td></tr>\n</table>\n")
 
 
@@ -155,7 +156,7 @@ def _section(w, s):
           f"{escape(s.error)}</p>\n")
     if s.figures:
         w("<table>\n<tr><th>figure</th><th class=\"n\">value</th>"
-          "<th class=\"n\">range</th><th>how</th></tr>\n")
+          "<th class=\"n\">range</th><th>how measured</th></tr>\n")
         for f in s.figures:
             w(f"<tr><td>{escape(f.label)}</td>"
               f"<td class=\"n\">{escape(fmt.value(f.value, f.unit))}</td>"
@@ -183,18 +184,20 @@ def _plot(w, series):
     data = base64.b64encode(png).decode("ascii")
     w(f"<figure><img src=\"data:image/png;base64,{data}\" "
       f"alt=\"{escape(series.title)}\" data-key=\"{escape(series.key)}\">"
-      f"<figcaption>{escape(series.title)}</figcaption></figure>\n")
+      "</figure>\n")
 
 
 def _table(w, t):
     w(f"<table>\n<caption>{escape(t.title)}</caption>\n<tr>")
-    for c in t.columns:
-        w(f"<th>{escape(str(c))}</th>")
+    nums = fmt.numeric_columns(t)
+    for i, c in enumerate(t.columns):
+        cls = " class=\"n\"" if i in nums else ""
+        w(f"<th{cls}>{escape(str(c))}</th>")
     w("</tr>\n")
     for row in t.rows:
         w("<tr>")
-        for c in row:
-            cls = " class=\"n\"" if isinstance(c, (int, float)) else ""
+        for i, c in enumerate(row):
+            cls = " class=\"n\"" if i in nums else ""
             w(f"<td{cls}>{escape(fmt.cell(c))}</td>")
         w("</tr>\n")
     w("</table>\n")

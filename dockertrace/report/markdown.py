@@ -79,10 +79,10 @@ def _summary(w, report):
         w(_row((s.title, status, len(s.figures), len(s.series),
                 s.dropped_events)))
     a = report.audit
-    status = "audited" if a.available else f"audit not available: " \
-        f"{a.reason}"
-    w(_row(("Security audit", status, f"{len(a.findings)} findings", "",
-            "")))
+    status = ("audited" if a.available
+              else f"audit not available: {a.reason}")
+    w(_row(("Security audit", status,
+            fmt.plural(len(a.findings), "finding"), "", "")))
     w("\n")
 
 
@@ -101,7 +101,8 @@ def _section(w, s, plot_dir, plot_link, written):
     if s.error:
         w(f"> **This section could not run:** {s.error}\n\n")
     if s.figures:
-        w(_header(("figure", "value", "range", "how"), right=(1, 2)))
+        w(_header(("figure", "value", "range", "how measured"),
+                  right=(1, 2)))
         for f in s.figures:
             w(_row((f.label, fmt.value(f.value, f.unit), fmt.spread(f),
                     f.detail)))
@@ -110,9 +111,7 @@ def _section(w, s, plot_dir, plot_link, written):
         _plot(w, s, series, plot_dir, plot_link, written)
     for t in s.tables:
         w(f"**{t.title}**\n\n")
-        nums = {i for i, c in enumerate(t.rows[0] if t.rows else ())
-                if isinstance(c, (int, float))}
-        w(_header(t.columns, right=nums))
+        w(_header(t.columns, right=fmt.numeric_columns(t)))
         for row in t.rows:
             w(_row(fmt.cell(c) for c in row))
         w("\n")

@@ -101,9 +101,11 @@ def _bars(fig, ax, s):
     w = 0.8 / max(n, 1)
     for gi, g in enumerate(groups):
         xs = [i + (gi - (n - 1) / 2) * w for i in range(len(s.x))]
-        vals = [0 if v is None else v for v in s.y[g]]
-        bars = ax.bar(xs, vals, width=w * 0.92,
-                      color=COLOURS[gi % len(COLOURS)], label=g)
+        # A missing value is no bar and no label: a zero would be a claim.
+        pts = [(x, v) for x, v in zip(xs, s.y[g]) if v is not None]
+        bars = ax.bar([p[0] for p in pts], [p[1] for p in pts],
+                      width=w * 0.92, color=COLOURS[gi % len(COLOURS)],
+                      label=g)
         # The value on the bar: a reader wants the number, not a guess
         # from the axis.
         ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)

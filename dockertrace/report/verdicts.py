@@ -74,7 +74,8 @@ class Threshold:
             op = "≥" if self.inclusive else ">"
         else:
             op = "≤" if self.inclusive else "<"
-        unit = f" {self.unit}" if self.unit not in ("", "count") else ""
+        unit = {"": "", "count": "", "%": "%", "us": " µs"}.get(
+            self.unit, f" {self.unit}")
         parts = [f"{op} {_num(limit)}{unit} {grade}"
                  for limit, grade in zip(self.limits, GRADES)
                  if limit is not None]
