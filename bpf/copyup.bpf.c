@@ -428,6 +428,14 @@ static __always_inline struct dt_cu_event *dt_cu_new(struct dt_cu_task *st)
 	ev->tgid = id >> 32;
 	ev->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	/*
+	 * The cgroup's name carries the container id: kept in the event,
+	 * it still names the container after the cgroup is gone (a short
+	 * `docker run --rm` is over before user space reads the event).
+	 */
+	bpf_probe_read_kernel_str(ev->cgroup, sizeof(ev->cgroup),
+				  BPF_CORE_READ(task, cgroups, dfl_cgrp, kn,
+						name));
 	ev->start_ns = 0;
 	ev->copy_start_ns = 0;
 	ev->copy_ns = 0;

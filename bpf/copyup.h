@@ -18,6 +18,7 @@
 /* Room for 256 bytes of path plus one more name of up to 255 bytes. */
 #define DT_CU_PATH_LEN 512
 #define DT_CU_ARG_LEN 256
+#define DT_CU_CGROUP_LEN 128
 
 /* The operation that made the copy-up happen; Python keeps the names. */
 enum dt_cu_op {
@@ -81,6 +82,7 @@ struct dt_cu_event {
 	__u16 depth_hit;	/* 1 when the walk stopped at its bound */
 	__u16 arg_len;		/* bytes in arg, 0 when there is none */
 	char comm[16];
+	char cgroup[128];	/* name of the task's cgroup v2 directory */
 	char path[512];		/* names, leaf first, each NUL-terminated */
 	char arg[256];		/* the syscall's path argument as given */
 };

@@ -125,12 +125,13 @@ class Context:
     """What assembly needs from the outside world.
 
     ``mount_for(raw)`` returns the record's OverlayMount or None;
-    ``container_for(cgroup_id)`` returns ``(id, name)`` or None.
+    ``container_for(raw)`` returns ``(id, name)`` (name may be None) or
+    None for a task outside any container.
     """
 
     mechanism: str = "tracepoint"
     mount_for: Callable = lambda raw: None
-    container_for: Callable = lambda cgroup_id: None
+    container_for: Callable = lambda raw: None
     machine: Optional[str] = None
     #: Drop tracepoint records whose work dir is no known overlay's.
     strict: bool = True
@@ -184,7 +185,7 @@ def assemble(raw: RawCopyUp, ctx: Context) -> Optional[CopyUp]:
         latency = raw.copy_ns
     else:
         latency = raw.ts_ns - raw.copy_start_ns
-    cont = ctx.container_for(raw.cgroup_id)
+    cont = ctx.container_for(raw)
     return CopyUp(
         ts_ns=raw.ts_ns, pid=raw.tgid, tid=raw.pid, comm=raw.comm,
         container_id=cont[0] if cont else None,

@@ -112,6 +112,7 @@ class RawCopyUp:
     depth_hit: bool
     arg: str
     comm: str
+    cgroup: str = ""
 
     @property
     def walked_path(self):
@@ -175,4 +176,4 @@ def decode(ffi, data):
         nother=f["nother"], path_src=PathSource(f["path_src"]),
         names=split_names(f["path"][:f["path_len"]]),
         depth_hit=bool(f["depth_hit"]), arg=_text(f["arg"]),
-        comm=_text(f["comm"]))
+        comm=_text(f["comm"]), cgroup=_text(f["cgroup"]))

@@ -75,6 +75,7 @@ class CopyupTracer:
 
         self._resolver = resolver
         self._own_resolver = resolver is None
+        self._resolver_lock = threading.Lock()
         self._wanted = None
         self._wanted_refs = tuple(containers or ())
         self._index = OverlayIndex()
@@ -91,6 +92,10 @@ class CopyupTracer:
                             container_for=self._container_for)
         if self._wanted_refs:
             self._wanted = self._resolve_wanted(self._wanted_refs)
+        if self._resolver is None:
+            warm = threading.Thread(target=self._warm_up, daemon=True,
+                                    name="dockertrace-copyup-names")
+            warm.start()
         self._rb = self._obj.ring_buffer(self._on_record)
         self._thread = threading.Thread(target=self._poll,
                                         name="dockertrace-copyup",
@@ -128,10 +133,11 @@ class CopyupTracer:
     # Context for assembly
 
     def _get_resolver(self):
-        if self._resolver is None:
-            from dockertrace.identity import Resolver
-            self._resolver = Resolver()
-        return self._resolver
+        with self._resolver_lock:
+            if self._resolver is None:
+                from dockertrace.identity import Resolver
+                self._resolver = Resolver()
+            return self._resolver
 
     def _resolve_wanted(self, refs):
         ids = set()
@@ -139,20 +145,48 @@ class CopyupTracer:
             ids.add(self._get_resolver().lookup(ref).id)
         return ids
 
-    def _container_for(self, cgroup_id):
-        if cgroup_id in self._names:
-            return self._names[cgroup_id]
+    def _container_for(self, raw):
+        if raw.cgroup_id in self._names:
+            return self._names[raw.cgroup_id]
         from dockertrace.errors import Error
+        from dockertrace.identity import parse_cgroup_path
+
+        # The cgroup's name (from the kernel, in the record) gives the
+        # id even when the container is gone; the daemon adds the name
+        # while it still knows the container.
+        ref = parse_cgroup_path("/" + raw.cgroup) if raw.cgroup else None
+        info = None
         try:
-            info = self._get_resolver().resolve_cgroup_id(cgroup_id)
+            if ref is not None:
+                info = self._get_resolver().resolve_id(ref.container_id)
+            if info is None:
+                info = self._get_resolver().resolve_cgroup_id(
+                    raw.cgroup_id)
         except Error as err:
             # Without the daemon (a bare overlay, a kernel test VM) the
             # events are still worth having, just without names.
-            log.debug("cgroup %d not resolved: %s", cgroup_id, err)
-            info = None
-        ans = (info.id, info.name) if info is not None else None
-        self._names[cgroup_id] = ans
+            log.debug("cgroup %d not resolved: %s", raw.cgroup_id, err)
+        if info is not None:
+            ans = (info.id, info.name)
+        elif ref is not None:
+            ans = (ref.container_id, None)
+        else:
+            ans = None
+        if info is not None or ref is None:
+            self._names[raw.cgroup_id] = ans
         return ans
+
+    def _warm_up(self):
+        # Connecting to the daemon (and importing docker-py) takes a few
+        # hundred ms: do it now, so the first copy-up of a short-lived
+        # container is named before the container is gone.
+        from dockertrace.errors import Error
+        try:
+            self._get_resolver().tree.refresh()
+            # An id no container has: connects, and answers None.
+            self._get_resolver().resolve_id("0" * 64)
+        except Error as err:
+            log.debug("no Engine API for container names: %s", err)
 
     def _mount_for(self, raw):
         if raw.mech is Mech.TP:
