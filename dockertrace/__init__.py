@@ -35,3 +35,17 @@ def trace_copyups(*args, **kwargs):
     :func:`dockertrace.copyup.trace_copyups`."""
     from dockertrace.copyup import trace_copyups as _trace
     return _trace(*args, **kwargs)
+
+
+def trace_throttle(*args, **kwargs):
+    """CPU throttling per container and per period; see
+    :func:`dockertrace.throttle.trace_throttle`."""
+    from dockertrace.throttle import trace_throttle as _trace
+    return _trace(*args, **kwargs)
+
+
+def container_limits(*args, **kwargs):
+    """A container's limits, enforced and declared; see
+    :func:`dockertrace.throttle.limits.container_limits`."""
+    from dockertrace.throttle.limits import container_limits as _limits
+    return _limits(*args, **kwargs)
