@@ -16,6 +16,15 @@ from dockertrace.errors import (  # noqa: F401
 __version__ = "0.1.0"
 
 
+def audit(*args, **kwargs):
+    """Audit running containers, declared against enforced security;
+    see :func:`dockertrace.audit.audit`.  Importing the package of the
+    same name replaces this attribute with the package, which is callable
+    in the same way."""
+    from dockertrace.audit import audit as _audit
+    return _audit(*args, **kwargs)
+
+
 def trace_startup(*args, **kwargs):
     """Break container starts into kernel phases; see
     :func:`dockertrace.startup.trace_startup`."""

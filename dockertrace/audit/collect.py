@@ -1,0 +1,286 @@
+"""Gather both sides of every container: the Engine API (declared) and
+the kernel (effective).
+
+Order matters for speed and for safety:
+
+1. Engine API calls run in a thread pool (one inspect per container, plus
+   info, version and the bridge network), since each is a round trip to
+   the daemon.  The pool is shut down before anything is forked.
+2. The kernel side of each container is read directly from /proc and
+   cgroupfs in this thread, and a child is forked per container to look
+   from inside its namespaces; the children run in parallel.
+3. Each container's init process is pinned with a pidfd before its facts
+   are read and checked afterwards: if it exited meanwhile (or its pid was
+   reused) the container is reported as gone and its facts dropped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import select
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from dockertrace import docker_api
+from dockertrace.audit import host as hostmod
+from dockertrace.audit import nsexec, procfs
+from dockertrace.audit.model import ContainerFacts, Subject
+from dockertrace.audit.procfs import Gone, HostView
+from dockertrace.errors import NoSuchContainer
+
+log = logging.getLogger(__name__)
+
+#: Threads for Engine API calls; dockerd answers inspects concurrently.
+API_THREADS = 16
+
+#: net.* sysctls read inside each container, for the sysctl check.
+NET_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
+               "net.ipv4.ip_unprivileged_port_start")
+
+
+def subject_of(data: Dict[str, Any]) -> Subject:
+    return Subject(id=data.get("Id", ""),
+                   name=(data.get("Name") or "").lstrip("/"),
+                   image=(data.get("Config") or {}).get("Image") or "")
+
+
+class Collected:
+    """Facts of one audit: the host, the audited containers and the ones
+    that were gone."""
+
+    def __init__(self, host: hostmod.HostFacts) -> None:
+        self.host = host
+        self.facts: List[ContainerFacts] = []
+        #: (subject, reason) of containers that were gone.
+        self.gone: List[Tuple[Subject, str]] = []
+
+
+def collect(refs: Sequence[str] = (), *, client: Any = None,
+            view: Optional[HostView] = None,
+            inside: bool = True) -> Collected:
+    """Facts for the containers named in ``refs`` (all running ones when
+    empty).  ``inside=False`` skips the forked children."""
+    view = view or HostView()
+    own = client is None
+    if own:
+        client = docker_api.client()
+    try:
+        api = client.api
+        host = hostmod.gather(view)
+        url = docker_api.docker_url()
+        with docker_api.translated(url):
+            inspected = _engine_api(api, list(refs), host)
+    finally:
+        if own:
+            client.close()
+
+    out = Collected(host)
+    live = []
+    for ref, data in inspected:
+        if data is None:
+            out.gone.append((Subject(ref, ref, ""), "removed"))
+            continue
+        state = data.get("State") or {}
+        subject = subject_of(data)
+        if not state.get("Running") or not state.get("Pid"):
+            out.gone.append((subject, f"not running ({state.get('Status')})"))
+            continue
+        live.append(data)
+    _kernel_side(live, out, inside)
+    return out
+
+
+def _engine_api(api: Any, refs: List[str], host: hostmod.HostFacts):
+    from docker.errors import NotFound
+
+    named = bool(refs)
+    if not named:
+        refs = [c["Id"] for c in api.containers(
+            filters={"status": "running"})]
+
+    def inspect(ref: str):
+        try:
+            return ref, api.inspect_container(ref)
+        except NotFound:
+            if named:
+                raise NoSuchContainer(ref) from None
+            return ref, None
+
+    def bridge():
+        try:
+            return api.inspect_network("bridge")
+        except NotFound:
+            return {}
+
+    workers = max(1, min(API_THREADS, len(refs) + 3))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        info = pool.submit(api.info)
+        version = pool.submit(api.version)
+        net = pool.submit(bridge)
+        results = list(pool.map(inspect, refs))
+        host.info = info.result()
+        host.version = version.result()
+        host.bridge = net.result()
+    return results
+
+
+def _kernel_side(live: List[Dict[str, Any]], out: Collected,
+                 inside: bool) -> None:
+    host = out.host
+    view = host.view
+    pending = []
+    try:
+        if inside and host.engine_tcp and view.live:
+            host.host_addrs = hostmod.host_addresses()
+        for data in live:
+            subject = subject_of(data)
+            pid = data["State"]["Pid"]
+            pidfd = None
+            try:
+                pidfd = _pin(pid) if view.live else None
+                facts = read_container(view, data, pid)
+                child = None
+                if inside and view.live:
+                    child = _start_child(host, facts)
+            except Gone as err:
+                _close(pidfd)
+                out.gone.append((subject, str(err)))
+                continue
+            pending.append((facts, pidfd, child))
+
+        children = [c for _, _, c in pending if c is not None]
+        answers = dict(zip((id(c) for c in children),
+                           nsexec.gather(children)))
+    except BaseException:
+        for _, pidfd, _ in pending:
+            _close(pidfd)
+        raise
+
+    for facts, pidfd, child in pending:
+        if child is not None:
+            answer = answers[id(child)]
+            if "error" in answer:
+                facts.notes.append(
+                    f"inside the namespaces: {answer['error']}")
+            else:
+                facts.inside = answer
+        exited = _exited(pidfd)
+        _close(pidfd)
+        if exited:
+            out.gone.append((facts.subject, "exited during the audit"))
+        else:
+            out.facts.append(facts)
+
+
+def _pin(pid: int) -> Optional[int]:
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise Gone(f"process {pid} is gone") from None
+    except (AttributeError, OSError):
+        # No pidfd (kernel before 5.3): the /proc reads still fail with
+        # Gone when the process is gone, but a reused pid goes unseen.
+        return None
+
+
+def _exited(pidfd: Optional[int]) -> bool:
+    if pidfd is None:
+        return False
+    # A pidfd polls readable once its process has exited.
+    ready, _, _ = select.select([pidfd], [], [], 0)
+    return bool(ready)
+
+
+def _close(fd: Optional[int]) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def read_container(view: HostView, data: Dict[str, Any],
+                   pid: int) -> ContainerFacts:
+    """The effective side of a container, from /proc and cgroupfs.
+
+    Raises :class:`Gone` if its init process is not (or no longer) the
+    container's.
+    """
+    facts = ContainerFacts(subject=subject_of(data), inspect=data, pid=pid)
+    # A pid the container no longer owns (it exited and the number was
+    # reused) would make every fact below someone else's.
+    if facts.subject.id and facts.subject.id not in view.read_proc(
+            pid, "cgroup"):
+        raise Gone(f"pid {pid} no longer belongs to the container")
+
+    for p in procfs.container_pids(view, pid):
+        try:
+            facts.procs.append(procfs.parse_status(
+                p, view.read_proc(p, "status")))
+        except Gone:
+            if p == pid:
+                raise
+    if not facts.procs:
+        raise Gone(f"process {pid} is gone")
+    facts.ns = procfs.ns_inodes(view, pid)
+    facts.mounts = procfs.parse_mounts(view.read_proc(pid, "mountinfo"))
+    facts.uid_map = view.read_proc(pid, "uid_map")
+    facts.lsm_label = procfs.lsm_label(view, pid)
+    try:
+        facts.cgroup = procfs.cgroup_limits(view, pid)
+    except Exception as err:  # noqa: BLE001 - one fact, keep the rest
+        facts.notes.append(f"cgroup limits unreadable: {err}")
+    if view.live:
+        from dockertrace.engine import raw
+        try:
+            facts.capget = raw.capget(pid)
+        except OSError as err:
+            facts.notes.append(f"capget({pid}): {err}")
+    return facts
+
+
+def socket_candidates(host: hostmod.HostFacts,
+                      facts: ContainerFacts) -> List[Tuple[str, int, int,
+                                                           str]]:
+    """Paths inside the container where a host API socket would be if a
+    mount exposes it: a mount of the socket's filesystem whose root
+    contains the socket's path there.  The child confirms each by inode.
+    """
+    out = []
+    for sock in host.sockets:
+        if not sock.fs_dev:
+            continue
+        for m in facts.mounts:
+            if m.dev != sock.fs_dev:
+                continue
+            root = m.root.rstrip("/")
+            if sock.fs_path == m.root:
+                path = m.mount_point
+            elif sock.fs_path.startswith(root + "/"):
+                path = m.mount_point.rstrip("/") + sock.fs_path[len(root):]
+            else:
+                continue
+            out.append((path, sock.dev, sock.ino, sock.path))
+    return out
+
+
+def _start_child(host: hostmod.HostFacts,
+                 facts: ContainerFacts) -> nsexec.Child:
+    view = host.view
+    join_net = facts.ns.get("net") != host.ns.get("net")
+    req = nsexec.Request(
+        pid=facts.pid, join_net=join_net,
+        socket_candidates=socket_candidates(host, facts),
+        tcp_targets=list(host.engine_tcp), host_addrs=host.host_addrs,
+        sysctls=list(NET_SYSCTLS))
+    req.join_mnt = bool(req.socket_candidates)
+    fds: Dict[str, int] = {}
+    try:
+        for ns in ("net", "mnt"):
+            try:
+                fds[ns] = os.open(view.proc(facts.pid, "ns", ns),
+                                  os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise Gone(f"process {facts.pid} is gone (ns)") from None
+        return nsexec.start(req, fds)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
