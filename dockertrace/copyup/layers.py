@@ -85,27 +85,15 @@ def _unescape(text):
 
 
 def _split_options(text):
-    """Superblock options; overlay escapes a comma in a path as \\,."""
-    opts, cur, i = [], [], 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] in ",:\\":
-            cur.append(text[i:i + 2])
-            i += 2
-            continue
-        if c == ",":
-            opts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    opts.append("".join(cur))
+    """Superblock options as ``(key, value)``. The kernel escapes commas,
+    spaces and backslashes inside values as octal (\\054 and so on), so
+    the raw text splits on commas first, then each piece is unescaped."""
     pairs = []
-    for opt in opts:
+    for opt in text.split(","):
         if not opt:
             continue
         key, _, value = opt.partition("=")
-        pairs.append((key, value))
+        pairs.append((_unescape(key), _unescape(value)))
     return pairs
 
 
@@ -128,10 +116,6 @@ def _split_dirs(value):
     return [d for d in dirs if d]
 
 
-def _unquote(value):
-    return value.replace("\\,", ",").replace("\\\\", "\\")
-
-
 def parse_mountinfo(text) -> Iterator[OverlayMount]:
     """The overlay mounts in a mountinfo table."""
     for line in text.splitlines():
@@ -143,18 +127,18 @@ def parse_mountinfo(text) -> Iterator[OverlayMount]:
         if len(f) < 5 or len(r) < 3 or r[0] != "overlay":
             continue
         major, _, minor = f[2].partition(":")
-        opts = _split_options(_unescape(r[2]))
+        opts = _split_options(r[2])
         lower, upper, work = [], None, None
         for key, value in opts:
             if key == "lowerdir":
                 lower.extend(_split_dirs(value))
             elif key in ("lowerdir+", "datadir+"):
                 # Linux 6.8 and later may list one layer per option.
-                lower.append(_unquote(value))
+                lower.append(value)
             elif key == "upperdir":
-                upper = _unquote(value)
+                upper = value
             elif key == "workdir":
-                work = _unquote(value)
+                work = value
         yield OverlayMount(
             mount_id=int(f[0]), mount_point=_unescape(f[4]),
             dev=(int(major), int(minor)), lower_dirs=tuple(lower),

@@ -25,15 +25,14 @@ _MECH_NAMES = {"fentry": "fentry", "kprobe": "kprobe",
 
 
 def host_mntns():
-    """Mount namespace of pid 1 as this process sees it: the host's when
-    dockertrace runs on the host, where dockerd's own overlay work
-    (mounts, probes at mount time) happens."""
-    for pid in ("1", "self"):
-        try:
-            return os.stat(f"/proc/{pid}/ns/mnt").st_ino
-        except OSError:
-            continue
-    return 0
+    """This process's mount namespace: the host's when dockertrace runs
+    next to dockerd, whose own overlay work (mounts, and the probes it
+    makes at mount time) happens there. (pid 1's namespace is not always
+    readable, even for root, in a sandbox.)"""
+    try:
+        return os.stat("/proc/self/ns/mnt").st_ino
+    except OSError:
+        return 0
 
 
 class CopyupTracer:
