@@ -34,7 +34,7 @@ def _register():
     # Imported here so that `import dockertrace.cli.main` stays cheap and a
     # broken optional command cannot take the others down with it.
     from dockertrace.cli import (  # noqa: F401
-        audit, copyup, doctor, report, startup, throttle)
+        audit, bench, copyup, doctor, report, startup, throttle)
 
 
 def main(argv=None):

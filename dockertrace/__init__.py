@@ -39,6 +39,13 @@ def report(*args, **kwargs):
     return _report(*args, **kwargs)
 
 
+def run_suite(*args, **kwargs):
+    """Run the analysis suite's benchmarks; see
+    :func:`dockertrace.bench.suite.run_suite`."""
+    from dockertrace.bench.suite import run_suite as _run
+    return _run(*args, **kwargs)
+
+
 def trace_copyups(*args, **kwargs):
     """Yield OverlayFS copy-ups as they happen; see
     :func:`dockertrace.copyup.trace_copyups`."""
