@@ -54,7 +54,8 @@ SECTION_5: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
     "5.27": ("docker commands always use the latest image version", (),
              "not evaluable on a running container: needs the registry "
              "(image.unpinned reports tags instead of digests)"),
-    "5.28": ("PIDs cgroup limit used", ("limits.pids",), ""),
+    "5.28": ("PIDs cgroup limit used", ("limits.pids", "limits.mismatch"),
+             ""),
     "5.29": ("Docker's default bridge docker0 not used",
              ("net.default_bridge",), ""),
     "5.30": ("host's user namespace not shared", ("ns.user", "user.root"),

@@ -284,3 +284,28 @@ def _start_child(host: hostmod.HostFacts,
     finally:
         for fd in fds.values():
             os.close(fd)
+
+
+def load_recorded(directory: str) -> Collected:
+    """Facts of a container recorded as a fixture tree (see
+    tests/unit/fixtures/audit/record.py): ``inspect.json``,
+    ``host.json`` and ``root/`` standing for ``/``.  The same readers
+    as for a live host run over it; only the forked child and capget,
+    which need a live process, are left out."""
+    import json
+
+    with open(os.path.join(directory, "inspect.json")) as f:
+        data = json.load(f)
+    with open(os.path.join(directory, "host.json")) as f:
+        recorded = json.load(f)
+    view = HostView(os.path.join(directory, "root"))
+    host = hostmod.gather(view)
+    host.info = recorded.get("info") or {}
+    host.version = recorded.get("version") or {}
+    host.bridge = recorded.get("bridge") or {}
+    out = Collected(host)
+    try:
+        out.facts.append(read_container(view, data, data["State"]["Pid"]))
+    except Gone as err:
+        out.gone.append((subject_of(data), str(err)))
+    return out
