@@ -248,12 +248,12 @@ def limits(container, as_json):
         return
     click.echo(f"{lim.name} ({lim.container_id[:12]}), cgroup "
                f"{lim.cgroup_mode}, {lim.cgroup_path}")
-    click.echo(f"  {'limit':<20}{'enforced':>12}{'declared':>12}  "
+    click.echo(f"  {'limit':<26}{'enforced':>12}{'declared':>12}  "
                "source")
     for r in lim.rows:
         mark = "" if r.matches else "  ≠"
-        click.echo(f"  {r.name:<20}{_human(r.name, r.effective):>12}"
+        click.echo(f"  {r.name:<26}{_human(r.name, r.effective):>12}"
                    f"{_human(r.name, r.declared):>12}  "
                    f"{r.source}{mark}"[:79])
         if r.note:
-            click.echo(f"  {'':<20}{r.note}"[:79])
+            click.echo(f"  {'':<26}{r.note}"[:79])

@@ -214,7 +214,10 @@ class ThrottleTracer:
         self._lock = threading.Lock()
         self._groups: Dict[int, GroupPeriods] = {}
         self._on_period = on_period
+        #: Every record, in arrival order, while keep_records is set.
         self.records: List = []
+        #: cgroup id -> the Snapshot read from cpu.stat at the start.
+        self.seeds: Dict[int, Snapshot] = {}
         self.keep_records = False
         self.fallback_reason = ""
         self._resolver = resolver
@@ -223,6 +226,7 @@ class ThrottleTracer:
         ids = [t.cgroup_id for t in self.targets] if self.targets \
             else None
 
+        self._seed()
         self.source = None
         if mechanism in ("auto", "bpf"):
             try:
@@ -241,6 +245,26 @@ class ThrottleTracer:
                              for t in targets},
                 interval_s=poll_interval_s)
         self.started_ns = time.monotonic_ns()
+
+    def _seed(self):
+        # The kernel's counters when tracing begins are the baseline of
+        # each target's first period, so the totals cover the whole
+        # traced time, as cpu.stat read at the same moments would.
+        for t in self.targets:
+            try:
+                stat = cgroupfs.read_cpu_stat(t.cpu, t.cpuacct)
+                bw = cgroupfs.read_bandwidth(t.cpu)
+            except OSError:
+                continue
+            g = self._groups[t.cgroup_id] = GroupPeriods(t.cgroup_id)
+            self.seeds[t.cgroup_id] = Snapshot(
+                ts_ns=time.monotonic_ns(), cgroup_id=t.cgroup_id,
+                period_ns=bw.period_ns, quota_ns=bw.quota_ns,
+                nr_periods=stat.nr_periods, nr_throttled=stat.nr_throttled,
+                throttled_time_ns=stat.throttled_ns, usage_ns=stat.usage_ns,
+                burst_ns=bw.burst_ns, burst_time_ns=stat.burst_ns,
+                nr_burst=stat.nr_bursts)
+            g.seed(self.seeds[t.cgroup_id])
 
     def _resolver_(self):
         if self._resolver is None:

@@ -109,9 +109,11 @@ def _period_from(prev: Snapshot, cur: Snapshot) -> Period:
 class GroupPeriods:
     """Turns one group's records, in order, into :class:`Period` rows.
 
-    A group first seen at its very first period (``nr_periods`` 1) is
-    counted from zero, so a container started under the tracer has all
-    its periods; any other group starts at its first snapshot.
+    The first period needs a baseline: the group's cpu.stat when tracing
+    began (:meth:`seed`), or zero for a group first seen at its very
+    first period (``nr_periods`` 1, a container started under the
+    tracer); any other group starts at its first snapshot.  Usage is
+    unknown (None) in a period whose baseline lacks it.
     """
 
     def __init__(self, cgroup_id: int):
@@ -142,8 +144,17 @@ class GroupPeriods:
         if start is not None:
             self._spans.append(ThrottleSpan(m.cpu, start, m.ts_ns))
 
+    def seed(self, snap: Snapshot) -> None:
+        """Start counting from ``snap`` (the group's cpu.stat read when
+        tracing began), so the first period has a baseline."""
+        self.first = self.last = snap
+
     def _snapshot(self, snap: Snapshot) -> Optional[Period]:
         prev = self.last
+        if prev is not None and snap.nr_periods == prev.nr_periods:
+            # No period ended since the last one (a poll, or the seed).
+            self._threads.pop(snap.ts_ns, None)
+            return None
         if prev is None:
             self.first = snap
             if snap.nr_periods != 1:
@@ -307,7 +318,8 @@ def summarize(periods: List[Period], *, target: float = 0.1) -> Summary:
         throttled_p50_ns=percentile(per, 50),
         throttled_p99_ns=percentile(per, 99),
         throttled_max_ns=max(per),
-        used_total_ns=None if None in used else sum(used),
+        used_total_ns=None if all(u is None for u in used)
+        else sum(u for u in used if u is not None),
         span_ns=last.end_ns - periods[0].start_ns,
         quota_ns=last.quota_ns, period_ns=last.period_ns,
         burst_ns=last.burst_ns,
@@ -321,9 +333,11 @@ def demands(periods: List[Period]) -> List[int]:
     postponed.  An upper bound when several CPUs were throttled at once
     but fewer threads were waiting."""
     out = []
+    if all(p.used_ns is None for p in periods):
+        return []
     for p in periods:
         if p.used_ns is None:
-            return []
+            continue
         n = max(1, p.periods)
         out.extend([(p.used_ns + p.throttled_ns) // n] * n)
     return out
