@@ -33,7 +33,7 @@ def render_section(s, out=None):
             w(("  - " if i == 0 else "    ") + part + "\n")
     if s.dropped_events:
         w(f"  dropped events: {s.dropped_events}\n")
-    w(f"  rerun: {s.rerun}\n")
+    w(f"  rerun:\n    {s.rerun}\n")
 
 
 def render(result, out=None):
@@ -80,6 +80,10 @@ class _RichProgress:
                          description=desc)
 
 
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 @cli.command()
 @click.option("--suite", "suites", default=None, metavar="NAMES",
               help="Comma-separated sections: startup, io, network, "
@@ -105,8 +109,14 @@ def bench(suites, runs, image, as_json):
       dockertrace bench --suite network,cpu --runs 5
       dockertrace bench --json > suite.json
     """
+    import signal
+
     from dockertrace.bench.suite import _names, as_dict, run_suite
 
+    # SIGTERM before the first container exists must end with 143 too,
+    # not with the default kill (the sections install the same handler).
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         names = _names(suites)
     except ValueError as err:

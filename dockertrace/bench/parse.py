@@ -6,6 +6,7 @@ scripts print, ``/proc/<pid>/smaps_rollup``, ``/proc/<pid>/schedstat``,
 and the cgroup files ``cpu.stat`` and ``memory.stat`` (v1 and v2).
 """
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -223,5 +224,5 @@ def percentile(values: List[float], p: float) -> float:
     s = sorted(values)
     if not s:
         raise ValueError("percentile of nothing")
-    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
