@@ -33,28 +33,42 @@ def value(v, u):
 
 
 def spread(fig):
-    if not fig.spread:
+    # One run has no spread to speak of: an empty cell says that better
+    # than "455.1 – 455.1".
+    if not fig.spread or fig.spread[0] == fig.spread[1]:
         return ""
     lo, hi = fig.spread
     return f"{num(lo)} – {num(hi)}"
 
 
-def cell(v):
-    """A table cell: numbers formatted, everything else as text."""
-    if isinstance(v, float):
+def cell(v, decimals=None):
+    """A table cell: numbers with the column's decimals (see
+    :func:`numeric_columns`), everything else as text."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "" if v is None else str(v)
+    if decimals is None:
         return num(v)
-    return "" if v is None else str(v)
+    return f"{v:,.{decimals}f}" if abs(v) >= 10000 else f"{v:.{decimals}f}"
 
 
 def numeric_columns(table):
-    """Indexes of the columns whose cells are all numbers (or "-" for a
-    missing one): those are right-aligned, header included."""
-    out = set()
+    """{column index: decimals} of the columns whose cells are all numbers
+    (or "-" for a missing one). Those are right-aligned, header included,
+    and each is printed with one number of decimals, so a column reads
+    as a column: enough for about three digits of its smallest value."""
+    out = {}
     for i in range(len(table.columns)):
         cells = [r[i] for r in table.rows if i < len(r)]
-        if cells and all(isinstance(c, (int, float)) or c in ("-", None)
-                         for c in cells):
-            out.add(i)
+        nums = [c for c in cells if isinstance(c, (int, float))
+                and not isinstance(c, bool)]
+        if not nums or len(nums) != sum(
+                1 for c in cells if c not in ("-", None, "")):
+            continue
+        if all(isinstance(c, int) for c in nums):
+            out[i] = 0
+            continue
+        small = min((abs(c) for c in nums if c), default=1)
+        out[i] = 1 if small >= 1 else 2 if small >= 0.1 else 3
     return out
 
 
@@ -65,13 +79,15 @@ def plural(n, word):
 def environment_rows(env, started_at="", duration_s=None):
     """(name, value) rows of the environment table."""
     rows = [
-        ("kernel", env.kernel),
+        ("kernel", env.kernel or "unknown"),
         ("OS", env.os),
-        ("Docker", f"{env.docker_version} (API {env.api_version})"),
-        ("containerd", env.containerd_version),
-        ("runc", env.runc_version),
-        ("storage driver", env.storage_driver),
-        ("cgroups", f"{env.cgroup_version}, driver {env.cgroup_driver}"),
+        ("Docker", f"{_known(env.docker_version)} "
+                   f"(API {_known(env.api_version)})"),
+        ("containerd", _known(env.containerd_version)),
+        ("runc", _known(env.runc_version)),
+        ("storage driver", _known(env.storage_driver)),
+        ("cgroups", f"{_known(env.cgroup_version)}, driver "
+                    f"{_known(env.cgroup_driver)}"),
         ("CPU", f"{env.cpu_model} ({env.cpus} CPUs)"),
         ("memory", f"{env.memory_bytes / GIB:.1f} GiB"),
         ("Python", env.python),
@@ -86,6 +102,12 @@ def environment_rows(env, started_at="", duration_s=None):
     if duration_s is not None:
         rows.append(("suite took", f"{duration_s:.1f} s"))
     return rows
+
+
+def _known(text):
+    # An empty field means the suite could not read it; say so rather
+    # than print nothing.
+    return text if text not in ("", None) else "unknown"
 
 
 def mechanisms(section):
@@ -105,10 +127,45 @@ def container(finding):
 
 
 def short(v, limit=120):
-    """A declared or effective value in one line."""
-    text = v if isinstance(v, str) else repr(v)
+    """A declared or effective value in one line: ``key: value`` pairs
+    rather than a Python repr, which reads like a stack dump."""
+    text = _plain(v)
     text = re.sub(r"\s+", " ", text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_plain(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_plain(x) for x in v) + "]"
+    if v is None:
+        return "none"
+    return str(v)
+
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def by_severity(findings):
+    """Findings, worst first; the audit's own order within a severity."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(findings,
+                  key=lambda f: rank.get(str(f.get("severity")), 99))
+
+
+def grouped(findings):
+    """One row per check, worst first: (severity, check, containers,
+    title of the first case, remedy). A report with many containers
+    repeats the same few checks; this keeps the table about the checks."""
+    rows = {}
+    for f in by_severity(findings):
+        key = (str(f.get("severity", "")), str(f.get("check", "")))
+        row = rows.setdefault(key, [key[0], key[1], [], f.get("title", ""),
+                                    f.get("remedy", "")])
+        row[2].append(container(f))
+    return [(sev, check, ", ".join(dict.fromkeys(cs)), title, remedy)
+            for sev, check, cs, title, remedy in rows.values()]
 
 
 def slug(text):

@@ -100,14 +100,19 @@ def _grade(grade):
 
 def _summary(w, report):
     w("<h2 id=\"summary\">Summary</h2>\n")
-    w("<table>\n<tr><th>measure</th><th class=\"n\">value</th>"
-      "<th>verdict</th></tr>\n")
+    w("<table>\n<tr><th style=\"width:45%\">measure</th>"
+      "<th class=\"n\">value</th><th>verdict</th></tr>\n")
     for v in report.verdicts:
         t = v.threshold
-        val = (fmt.value(v.value, t.unit) if v.value is not None
-               else escape(v.note))
+        if v.value is None:
+            # Why it is not measured goes under the verdict, so the value
+            # column stays narrow and the measure readable.
+            val = "–"
+            why = f"<br><span class=\"note\">{escape(v.note)}</span>"
+        else:
+            val, why = fmt.value(v.value, t.unit), ""
         w(f"<tr><td>{escape(t.measure)}</td><td class=\"n\">{escape(val)}"
-          f"</td><td>{_grade(v.grade)}</td></tr>\n")
+          f"</td><td>{_grade(v.grade)}{why}</td></tr>\n")
     w("</table>\n")
 
     # The rules, with the reason for their numbers, below the table so
@@ -197,8 +202,10 @@ def _table(w, t):
     for row in t.rows:
         w("<tr>")
         for i, c in enumerate(row):
-            cls = " class=\"n\"" if i in nums else ""
-            w(f"<td{cls}>{escape(fmt.cell(c))}</td>")
+            if i in nums:
+                w(f"<td class=\"n\">{escape(fmt.cell(c, nums[i]))}</td>")
+            else:
+                w(f"<td>{escape(fmt.cell(c))}</td>")
         w("</tr>\n")
     w("</table>\n")
     if t.note:
@@ -226,33 +233,57 @@ def _security(w, a):
         return
     w(f"<p>Audited {escape(a.scope)} in {a.elapsed_s:.2f} s.</p>\n")
     w("<table>\n<tr>")
-    sevs = ("critical", "high", "medium", "low", "info")
+    sevs = fmt.SEVERITIES
     for sev in sevs:
         w(f"<th class=\"n\">{sev}</th>")
     w("</tr>\n<tr>")
     for sev in sevs:
         w(f"<td class=\"n\">{a.counts.get(sev, 0)}</td>")
     w("</tr>\n</table>\n")
-    if not a.findings:
-        w("<p>No findings.</p>\n")
+    worst = [f for f in a.findings
+             if f.get("severity") in ("critical", "high")]
+    # The findings that decide the verdict in full, with their evidence;
+    # the rest one row per check, since many containers repeat them.
+    w("<h3>High and critical findings</h3>\n")
+    if not worst:
+        w("<p>None.</p>\n")
     else:
         w("<dl>\n")
-        for f in a.findings:
-            sev = str(f.get("severity", ""))
-            cis = ", ".join(f.get("cis", ()))
-            w(f"<dt><span class=\"sev-{escape(sev)}\">{escape(sev)}</span> "
-              f"<code>{escape(str(f.get('check', '')))}</code> "
-              f"{escape(fmt.container(f))}: "
-              f"{escape(str(f.get('title', '')))}</dt>\n"
-              f"<dd>declared: <code>"
-              f"{escape(fmt.short(f.get('declared')))}</code>; effective: "
-              f"<code>{escape(fmt.short(f.get('effective')))}</code><br>"
-              f"fix: {escape(str(f.get('remedy', '')))}"
-              f"{' (' + escape(cis) + ')' if cis else ''}</dd>\n")
+        for f in fmt.by_severity(worst):
+            _finding(w, f)
         w("</dl>\n")
+    if a.findings:
+        w("<h3>All findings by check</h3>\n<table>\n<tr><th>severity</th>"
+          "<th>check</th><th>where</th><th>fix</th></tr>\n")
+        for sev, check, where, title, remedy in fmt.grouped(a.findings):
+            w(f"<tr><td class=\"sev-{escape(sev)}\">{escape(sev)}</td>"
+              f"<td><code>{escape(check)}</code><br>"
+              f"<span class=\"note\">{escape(str(title))}</span></td>"
+              f"<td>{escape(where)}</td><td>{escape(str(remedy))}</td>"
+              "</tr>\n")
+        w("</table>\n")
+    else:
+        w("<p>No findings.</p>\n")
     for note in a.notes:
         w(f"<p class=\"note\">{escape(str(note))}</p>\n")
     w(f"<p>Rerun the audit:</p>\n<pre>{escape(a.rerun)}</pre>\n")
+
+
+def _finding(w, f):
+    sev = str(f.get("severity", ""))
+    cis = ", ".join(f.get("cis", ()))
+    evidence = f.get("evidence") or {}
+    w(f"<dt><span class=\"sev-{escape(sev)}\">{escape(sev)}</span> "
+      f"<code>{escape(str(f.get('check', '')))}</code> "
+      f"{escape(fmt.container(f))}: {escape(str(f.get('title', '')))}"
+      "</dt>\n"
+      f"<dd>declared: <code>{escape(fmt.short(f.get('declared')))}</code>"
+      f"<br>effective: <code>{escape(fmt.short(f.get('effective')))}"
+      "</code>")
+    if evidence:
+        w(f"<br>evidence: <code>{escape(fmt.short(evidence, 240))}</code>")
+    w(f"<br>fix: {escape(str(f.get('remedy', '')))}"
+      f"{' (' + escape(cis) + ')' if cis else ''}</dd>\n")
 
 
 def _rerun(w, report):

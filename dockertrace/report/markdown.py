@@ -9,7 +9,6 @@ Markdown file and linked from it.
 import os
 
 from dockertrace.report import fmt, plots
-from dockertrace.report.verdicts import NOT_MEASURED
 
 
 def _esc(text):
@@ -63,8 +62,10 @@ def _summary(w, report):
     w(_header(("measure", "value", "verdict"), right=(1,)))
     for v in report.verdicts:
         t = v.threshold
-        val = fmt.value(v.value, t.unit) if v.value is not None else v.note
-        grade = v.grade if v.grade == NOT_MEASURED else f"**{v.grade}**"
+        if v.value is None:
+            val, grade = "–", f"{v.grade}: {v.note}"
+        else:
+            val, grade = fmt.value(v.value, t.unit), f"**{v.grade}**"
         w(_row((t.measure, val, grade)))
     w("\n### Thresholds\n\n")
     for v in report.verdicts:
@@ -111,9 +112,10 @@ def _section(w, s, plot_dir, plot_link, written):
         _plot(w, s, series, plot_dir, plot_link, written)
     for t in s.tables:
         w(f"**{t.title}**\n\n")
-        w(_header(t.columns, right=fmt.numeric_columns(t)))
+        nums = fmt.numeric_columns(t)
+        w(_header(t.columns, right=nums))
         for row in t.rows:
-            w(_row(fmt.cell(c) for c in row))
+            w(_row(fmt.cell(c, nums.get(i)) for i, c in enumerate(row)))
         w("\n")
         if t.note:
             w(f"{t.note}\n\n")
@@ -156,21 +158,32 @@ def _security(w, a):
         w(f"> **Audit not available:** {a.reason}\n\n")
         return
     w(f"Audited {a.scope} in {a.elapsed_s:.2f} s.\n\n")
-    sevs = ("critical", "high", "medium", "low", "info")
+    sevs = fmt.SEVERITIES
     w(_header(sevs, right=range(len(sevs))))
     w(_row(a.counts.get(s, 0) for s in sevs))
     w("\n")
-    if not a.findings:
-        w("No findings.\n\n")
-    for f in a.findings:
+    worst = [f for f in a.findings
+             if f.get("severity") in ("critical", "high")]
+    w("### High and critical findings\n\n")
+    if not worst:
+        w("None.\n\n")
+    for f in fmt.by_severity(worst):
         cis = ", ".join(f.get("cis", ()))
         w(f"- **{f.get('severity', '')}** `{f.get('check', '')}` "
           f"{fmt.container(f)}: {f.get('title', '')}  \n"
-          f"  declared: `{fmt.short(f.get('declared'))}`; effective: "
-          f"`{fmt.short(f.get('effective'))}`  \n"
+          f"  declared: `{fmt.short(f.get('declared'))}`  \n"
+          f"  effective: `{fmt.short(f.get('effective'))}`  \n"
           f"  fix: {f.get('remedy', '')}{f' ({cis})' if cis else ''}\n")
-    if a.findings:
+    if worst:
         w("\n")
+    if a.findings:
+        w("### All findings by check\n\n")
+        w(_header(("severity", "check", "where", "fix")))
+        for sev, check, where, title, remedy in fmt.grouped(a.findings):
+            w(_row((sev, f"`{check}` {title}", where, remedy)))
+        w("\n")
+    else:
+        w("No findings.\n\n")
     for note in a.notes:
         w(f"{note}\n\n")
     w("Rerun the audit:\n\n" + _fence(a.rerun) + "\n")

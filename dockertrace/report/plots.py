@@ -12,6 +12,8 @@ import logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dockertrace.report.fmt import num
+
 log = logging.getLogger(__name__)
 
 #: Width of every plot: with DPI, 760 px, the width of the report's text
@@ -21,6 +23,8 @@ DPI = 100
 # Colour-blind safe (Okabe-Ito), in the order groups are drawn.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
            "#56B4E9", "#F0E442", "#000000")
+
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
 KINDS = ("waterfall", "bars", "line", "timeline")
 
@@ -44,12 +48,12 @@ def render_png(series):
     fig = Figure(figsize=(WIDTH_IN, _height(series)), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    draw(fig, ax, series)
     ax.set_title(series.title, fontsize=11, loc="left")
     if series.x_label:
         ax.set_xlabel(series.x_label)
     if series.y_label:
         ax.set_ylabel(series.y_label)
+    draw(fig, ax, series)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -90,8 +94,10 @@ def _waterfall(fig, ax, s):
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlim(left=0)
-    if not s.x_label:
-        ax.set_xlabel("ms since the create request")
+    # Bars run along the plot's x axis: the series' values (y) are drawn
+    # horizontally and its categories (x, the phases) down the side.
+    ax.set_xlabel(s.y_label or "ms since the create request")
+    ax.set_ylabel(s.x_label)
     _legend(ax, n)
 
 
@@ -108,7 +114,8 @@ def _bars(fig, ax, s):
                       label=g)
         # The value on the bar: a reader wants the number, not a guess
         # from the axis.
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
+        ax.bar_label(bars, labels=[num(p[1]) for p in pts], fontsize=7,
+                     padding=1)
     labels = [str(x) for x in s.x]
     rotate = sum(len(t) for t in labels) > 60
     ax.set_xticks(range(len(s.x)), labels, fontsize=8,
@@ -129,8 +136,11 @@ def _line(fig, ax, s, step=False):
             ax.step(xs, ys, where="post", color=colour, label=g,
                     linewidth=1.4)
         else:
-            ax.plot(xs, ys, marker="o", markersize=4, color=colour,
-                    label=g, linewidth=1.4)
+            # A marker of its own per group: lines that coincide (first
+            # write and traced copy-up) stay both visible.
+            ax.plot(xs, ys, marker=MARKERS[gi % len(MARKERS)],
+                    markersize=6 - gi % 3, color=colour, label=g,
+                    linewidth=1.4, alpha=0.9)
     if s.log_x:
         ax.set_xscale("log", base=2 if _powers_of_two(s.x) else 10)
     ax.grid(alpha=0.3)

@@ -60,7 +60,8 @@ def _io():
     sizes = (4096, 1 << 20, 64 << 20)
     return Section(
         name="io", title="Copy-up | OverlayFS",
-        figures=(Figure("io.copyup.64m", "copy-up of 64 MiB", 0.7, "s"),
+        figures=(Figure("io.copyup.f64m.cost_ms", "copy-up of 64 MiB",
+                        0.7, "s"),
                  Figure("io.unknown.key", "something new", 3.0, "widgets")),
         series=(Series("io.copyup", "Copy-up cost by size", "line", sizes,
                        {"copy-up": [0.05, 2.0, 700.0]},
@@ -73,8 +74,10 @@ def _cpu():
     t = tuple(i * 0.1 for i in range(20))
     return Section(
         name="cpu", title="CPU throttling",
-        figures=(Figure("cpu.throttled.share", "periods throttled", 12.5,
-                        "%"),),
+        figures=(Figure("cpu.limit_0_5.throttled_pct", "periods throttled",
+                        97.5, "%"),
+                 Figure("cpu.limit_0_5.tick_delay_p95_ms", "ticker delay",
+                        4.2, "ms")),
         series=(
             Series("cpu.timeline", "Throttling timeline", "timeline", t,
                    {"throttled ms": [i % 3 for i in range(20)]},
@@ -228,6 +231,9 @@ def test_markdown_links_plots_written_beside_it(tmp_path):
     assert "|---|---:|---:|---|" in text
     assert "```sh\nsudo dockertrace bench cpu\n```" in text
     assert "- **high** `caps.dangerous` web (nginx): adds SYS_ADMIN" in text
+    assert "  declared: `[SYS_ADMIN]`  \n" in text
+    assert ("| high | `caps.dangerous` adds SYS_ADMIN | web (nginx) | "
+            "--cap-drop SYS_ADMIN |") in text
 
 
 def test_markdown_to_stdout_leaves_plots_out(capsys):
@@ -235,6 +241,15 @@ def test_markdown_to_stdout_leaves_plots_out(capsys):
     out = capsys.readouterr().out
     assert "left out: plots are written only" in out
     assert "> **Audit not available:**" in out
+
+
+def test_table_columns_keep_one_number_of_decimals():
+    from dockertrace.report import fmt
+    t = Table("t", ("phase", "ms", "n", "mixed"),
+              (("a", 14.37, 3, "x"), ("b", 9.594, 12, 1.0),
+               ("c", "-", 5, 2.0)))
+    assert fmt.numeric_columns(t) == {1: 1, 2: 0}
+    assert [fmt.cell(r[1], 1) for r in t.rows] == ["14.4", "9.6", "-"]
 
 
 # ------------------------------------------------------------------ JSON
