@@ -26,6 +26,10 @@ OWNER = "bench"
 #: run removes exactly its own leftovers even when an interrupt came
 #: between a create call and its answer.
 SESSION_LABEL = "dockertrace.bench.session"
+#: When set, the session id of every ``Containers`` in this process
+#: (instead of a random one), so that a caller running the suite in a
+#: child process can find exactly that run's objects among others'.
+SESSION_ENV = "DOCKERTRACE_BENCH_SESSION"
 #: Prefix of the names of everything the suite creates.
 NAME_PREFIX = "dockertrace-bench-"
 
@@ -100,7 +104,8 @@ class Containers:
     """
 
     def __init__(self, client=None):
-        self.session = uuid.uuid4().hex[:8]
+        self.session = (os.environ.get(SESSION_ENV)
+                        or uuid.uuid4().hex[:8])
         self._client = client
         self._containers = []
         self._networks = []

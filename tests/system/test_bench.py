@@ -3,14 +3,17 @@ figures present and plausible (no timing thresholds), and nothing left
 behind, also when interrupted."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
 from dockertrace.bench import Containers, suite
+from dockertrace.bench.common import SESSION_ENV, SESSION_LABEL
 
 CLI = [sys.executable, "-m", "dockertrace"]
 OWNER = "dockertrace.owner=bench"
@@ -18,18 +21,28 @@ OWNER = "dockertrace.owner=bench"
 pytestmark = [pytest.mark.root, pytest.mark.docker]
 
 
-def _leftovers(client):
-    flt = {"label": OWNER}
+def _leftovers(client, session):
+    # Others on this machine may run the suite at the same time (the
+    # report runs it too): look only at this test's session.
+    flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
     return (client.containers.list(all=True, filters=flt)
             + client.networks.list(filters=flt)
             + client.volumes.list(filters=flt))
 
 
 @pytest.fixture
-def clean(docker_client, busybox_image, bigfiles_image):
-    assert not _leftovers(docker_client)
+def session(monkeypatch):
+    """A session id of this test's own; the suite, in this process and in
+    the CLI's, labels everything with it."""
+    sid = "t" + uuid.uuid4().hex[:7]
+    monkeypatch.setenv(SESSION_ENV, sid)
+    return sid
+
+
+@pytest.fixture
+def clean(docker_client, busybox_image, bigfiles_image, session):
     yield busybox_image
-    assert not _leftovers(docker_client)
+    assert not _leftovers(docker_client, session)
 
 
 def _section(name, image):
@@ -109,13 +122,14 @@ def test_cpu(clean):
     assert len(tl) == 3 and all(len(x.x) > 0 for x in tl)
 
 
-def test_containers_removed_on_keyboard_interrupt(docker_client, clean):
+def test_containers_removed_on_keyboard_interrupt(docker_client, clean,
+                                                  session):
     with pytest.raises(KeyboardInterrupt):
         with Containers() as box:
             box.network("net")
             box.volume("vol")
             box.start(clean, ["sleep", "60"], hint="a")
-            assert len(_leftovers(docker_client)) == 3
+            assert len(_leftovers(docker_client, session)) == 3
             raise KeyboardInterrupt
 
 
@@ -140,13 +154,14 @@ def test_unknown_section_is_a_usage_error():
                                        (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("section", ["network", "memory"])
 def test_signal_removes_everything(sig, code, section, docker_client,
-                                   clean):
+                                   clean, session):
     p = subprocess.Popen([*CLI, "bench", "--suite", section, "--runs",
                           "1"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    # Interrupt once the first container of ours exists.
+                         stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ))
+    # Interrupt once the first container of this run exists.
     deadline = time.monotonic() + 120
-    flt = {"label": OWNER}
+    flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
     while not docker_client.containers.list(all=True, filters=flt):
         assert time.monotonic() < deadline and p.poll() is None, \
             p.communicate()
@@ -154,4 +169,4 @@ def test_signal_removes_everything(sig, code, section, docker_client,
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     assert p.returncode == code, err
-    assert not _leftovers(docker_client)
+    assert not _leftovers(docker_client, session)
