@@ -114,7 +114,9 @@ def mechanisms(section):
     """"point: mechanism" pairs of a section, grouped by mechanism."""
     by = {}
     for point, mech in sorted(section.mechanisms.items()):
-        by.setdefault(str(mech), []).append(str(point))
+        # None is a point no mechanism could serve: it was not loaded.
+        name = "not loaded" if mech is None else str(mech)
+        by.setdefault(name, []).append(str(point))
     return "; ".join(f"{m}: {', '.join(p)}" for m, p in sorted(by.items()))
 
 
@@ -163,9 +165,20 @@ def grouped(findings):
         key = (str(f.get("severity", "")), str(f.get("check", "")))
         row = rows.setdefault(key, [key[0], key[1], [], f.get("title", ""),
                                     f.get("remedy", "")])
-        row[2].append(container(f))
-    return [(sev, check, ", ".join(dict.fromkeys(cs)), title, remedy)
+        c = f.get("container")
+        row[2].append((c.get("name") or c.get("id", "")[:12]) if c
+                      else "daemon")
+    return [(sev, check, _where(cs), title, remedy)
             for sev, check, cs, title, remedy in rows.values()]
+
+
+def _where(names):
+    # Names only: the image of each container is in the detailed
+    # findings, and a long list of "name (image)" swamps the table.
+    names = list(dict.fromkeys(names))
+    if len(names) == 1:
+        return names[0]
+    return f"{len(names)} containers: {', '.join(names)}"
 
 
 def slug(text):

@@ -210,6 +210,9 @@ def _judge_one(t, figures, suite, audit):
             continue
         fig, section = figures[key]
         value = convert(fig.value, fig.unit, t.unit)
+        if value is not None:
+            # 0.116 ms is 116 us, not 116.00000000000001.
+            value = float(f"{value:.9g}")
         if value is None:
             return Verdict(t, NOT_MEASURED, key=key, section=section,
                            note=f"figure is in {fig.unit!r}, the "

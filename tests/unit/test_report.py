@@ -232,7 +232,7 @@ def test_markdown_links_plots_written_beside_it(tmp_path):
     assert "```sh\nsudo dockertrace bench cpu\n```" in text
     assert "- **high** `caps.dangerous` web (nginx): adds SYS_ADMIN" in text
     assert "  declared: `[SYS_ADMIN]`  \n" in text
-    assert ("| high | `caps.dangerous` adds SYS_ADMIN | web (nginx) | "
+    assert ("| high | `caps.dangerous` adds SYS_ADMIN | web | "
             "--cap-drop SYS_ADMIN |") in text
 
 
