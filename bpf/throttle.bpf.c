@@ -351,6 +351,13 @@ static __always_inline int dt_th_on_runtime(struct task_struct *p,
 	key.tid = BPF_CORE_READ(p, pid);
 	val = bpf_map_lookup_elem(&dt_th_threads, &key);
 	if (val) {
+		/*
+		 * The name is read again once a period, so a thread that
+		 * exec'd (runc's init becoming the container's command) is
+		 * shown under its new name.
+		 */
+		if (!val->used_ns)
+			BPF_CORE_READ_STR_INTO(&val->comm, p, comm);
 		__sync_fetch_and_add(&val->used_ns, delta);
 		return 0;
 	}

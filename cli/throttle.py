@@ -34,14 +34,15 @@ def timeline_row(periods, t0, t1, width=_TIMELINE_WIDTH):
     for p in periods:
         a = int((p.start_ns - t0) / step)
         b = int((p.end_ns - 1 - t0) / step)
-        a, b = max(0, min(a, width - 1)), max(0, min(b, width - 1))
-        cols = b - a + 1
-        for c in range(a, b + 1):
+        dur = max(1, p.end_ns - p.start_ns)
+        for c in range(max(0, a), min(b, width - 1) + 1):
             ran[c] = True
             if p.throttled:
-                # throttled_ns sums CPUs; spread it over the columns the
-                # period covers.
-                thr[c] += max(p.throttled_ns, 1) / cols / step
+                # throttled_ns sums CPUs; share it out by how much of the
+                # period falls in the column.
+                lo = max(p.start_ns, t0 + c * step)
+                hi = min(p.end_ns, t0 + (c + 1) * step)
+                thr[c] += max(p.throttled_ns, 1) * (hi - lo) / dur / step
     out = []
     for c in range(width):
         if not ran[c]:
