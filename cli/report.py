@@ -52,11 +52,17 @@ def report_cmd(fmt, output, suites, runs, from_json, no_audit):
     command = _command(fmt, output, suites, runs, from_json, no_audit)
     files = _report(fmt, output, suites=suites or None, runs=runs,
                     from_json=from_json, audit=not no_audit,
-                    command=command)
+                    command=command, progress=_progress)
     for path in files[:1]:
         click.echo(f"wrote {path}", err=True)
     if len(files) > 1:
         click.echo(f"wrote {len(files) - 1} plot(s) beside it", err=True)
+
+
+def _progress(p):
+    # On stderr, so `-o -` still gives a clean report on stdout; a suite
+    # run takes minutes and should not look hung.
+    click.echo(f"{p.section} [{p.done}/{p.total}] {p.message}", err=True)
 
 
 def _command(fmt, output, suites, runs, from_json, no_audit):

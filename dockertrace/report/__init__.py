@@ -82,13 +82,14 @@ def write_report(report, format="html", output=None):
 
 
 def report(format="html", output=None, *, suites=None, runs=None,
-           from_json=None, audit=True, command=""):
+           from_json=None, audit=True, command="", progress=None):
     """Run the suite (or read a saved one) and the audit, write one
     report; returns the files written (see :func:`write_report`).
 
     ``suites`` names the suite sections to run (all by default), ``runs``
     the runs per benchmark. ``from_json`` renders a saved report or
     SuiteResult instead of measuring. ``audit=False`` skips the audit.
+    ``progress`` is called with each step of the suite as it begins.
     """
     from dockertrace.report import run
     if from_json:
@@ -96,7 +97,7 @@ def report(format="html", output=None, *, suites=None, runs=None,
         summary = saved_audit or audit_unavailable(
             f"{from_json} holds a suite result without an audit")
     else:
-        suite = run.run_suite(suites=suites, runs=runs)
+        suite = run.run_suite(suites=suites, runs=runs, progress=progress)
         summary = (run.run_audit() if audit
                    else audit_unavailable("skipped (--no-audit)"))
     rep = build_report(suite, summary, command=command)

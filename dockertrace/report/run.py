@@ -22,8 +22,9 @@ class SuiteUnavailable(Error):
         super().__init__(f"the benchmark suite is not available: {reason}")
 
 
-def run_suite(suites=None, runs=None):
-    """The :class:`~dockertrace.bench.model.SuiteResult` of a fresh run."""
+def run_suite(suites=None, runs=None, progress=None):
+    """The :class:`~dockertrace.bench.model.SuiteResult` of a fresh run;
+    ``progress`` is passed on to the suite (one call per step)."""
     try:
         from dockertrace.bench.suite import run_suite as _run
     except ImportError as err:
@@ -33,6 +34,8 @@ def run_suite(suites=None, runs=None):
         kwargs["suites"] = tuple(suites)
     if runs is not None:
         kwargs["runs"] = runs
+    if progress is not None:
+        kwargs["progress"] = progress
     return _run(**kwargs)
 
 
