@@ -33,7 +33,7 @@ def render_section(s, out=None):
             w(("  - " if i == 0 else "    ") + part + "\n")
     if s.dropped_events:
         w(f"  dropped events: {s.dropped_events}\n")
-    w(f"  rerun:\n    {s.rerun}\n")
+    w(f"  rerun:\n  {s.rerun}\n")
 
 
 def render(result, out=None):
