@@ -24,7 +24,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 
 BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"

@@ -39,6 +39,13 @@ from dockertrace.throttle.periods import (GroupPeriods, Period,  # noqa: F401
 from dockertrace.throttle.tracer import (DEFAULT_POLL_S, BpfSource,
                                          PollSource)
 
+__all__ = [
+    "MECHANISMS", "ContainerLimits", "GroupTrace", "Kind", "LimitRow",
+    "Moment", "Period", "Snapshot", "Suggestion", "Summary", "Target",
+    "ThreadSample", "ThreadUse", "ThrottleResult", "ThrottleSpan",
+    "ThrottleTracer", "container_limits", "summarize", "trace_throttle",
+]
+
 log = logging.getLogger(__name__)
 
 #: Values of ``mechanism`` for :func:`trace_throttle`.

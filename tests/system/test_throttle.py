@@ -158,7 +158,7 @@ def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup):
           f" throttled, {s.throttled_total_ns / MS:.0f} ms; cpu.stat "
           f"{stat}")
     assert s.periods >= 15
-    assert s.throttled_share >= 0.7
+    assert s.throttled_share > 0.5  # most periods
     assert_agrees(g, stat)
     for p in g.periods:
         assert p.quota_ns == QUOTA_US * 1000
@@ -205,7 +205,7 @@ def test_polled_cpu_stat_fallback(cgroup):
     assert res.mechanism == "cpu.stat"
     assert "poll" in res.mechanism_detail
     (g,) = res.groups
-    assert g.summary.throttled_share >= 0.7
+    assert g.summary.throttled_share > 0.5
     assert_agrees(g, stat)
     assert not res.threads and all(not p.threads for p in g.periods)
 
