@@ -5,7 +5,6 @@ kernel matrix also runs on kernels with fentry and kprobes."""
 import os
 import pathlib
 import subprocess
-import threading
 
 import pytest
 
