@@ -6,8 +6,8 @@ Reports, from one run on this machine:
     is on ext4 (the same kernel path as a container's rootfs), each
     size copied up ``--reps`` times from fresh upper layers;
   - the overhead of tracing on a write-heavy workload: the ratio of the
-    median CPU time (user + system) of traced runs to untraced runs, the two interleaved so
-    that drift in the machine's load hits both alike. The workload runs
+    median CPU time (user + system) of traced runs to untraced runs,
+    the two interleaved so that drift in the machine's load hits both alike. The workload runs
     in its own mount namespace (as a container's processes do, so the
     tracer follows its syscalls): 20000 writes of 4 KiB with dd, 2000
     files created and appended to, and copy-ups of 200 small files;
@@ -182,7 +182,8 @@ def main():
               f"{lat / 1e6 if lat else float('nan'):>8.2f}ms "
               f"{r['mib_per_s'] or float('nan'):>8.0f}")
     print(f"write-heavy workload, CPU time: untraced "
-          f"{over['untraced_median_s']:.3f} s, traced {over['traced_median_s']:.3f} s, ratio "
+          f"{over['untraced_median_s']:.3f} s, traced "
+          f"{over['traced_median_s']:.3f} s, ratio "
           f"{over['ratio']:.3f} (target < {1 + OVERHEAD_TARGET:.2f}), "
           f"{over['copyups_per_traced_run']:.0f} copy-ups per run")
     if args.json:
