@@ -7,11 +7,11 @@ Reports, from one run on this machine:
     size copied up ``--reps`` times from fresh upper layers;
   - the overhead of tracing on a write-heavy workload: the ratio of the
     median CPU time (user + system) of traced runs to untraced runs,
-    the two interleaved so that drift in the machine's load hits both alike. The workload runs
-    in its own mount namespace (as a container's processes do, so the
-    tracer follows its syscalls): 20000 writes of 4 KiB with dd, 2000
-    files created and appended to, and copy-ups of 200 small files;
-    which of the two kinds runs first alternates.
+    the two interleaved so that drift in the machine's load hits both
+    alike. The workload runs in its own mount namespace (as a
+    container's processes do, so the tracer follows its syscalls):
+    20 x 1000 writes of 4 KiB with dd over the same 4 MiB, 1000 files
+    created and appended to, and copy-ups of 200 small files.
 
 Target (from issue 4): overhead under 3 %. Numbers are printed (and
 written as JSON with --json), never asserted.
