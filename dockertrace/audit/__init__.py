@@ -23,7 +23,7 @@ import logging
 import sys
 import time
 import types
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Sequence
 
 from dockertrace.audit import (caps, cgroups, config, daemon, mounts,
                                namespaces, network, security)

@@ -20,6 +20,7 @@ import concurrent.futures
 import logging
 import os
 import select
+import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from dockertrace import docker_api
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Threads for Engine API calls; dockerd answers inspects concurrently.
 API_THREADS = 16
+#: Fewest containers worth a forked namespace child of their own.
+CONTAINERS_PER_CHILD = 8
 
 #: net.* sysctls read inside each container, for the sysctl check.
 NET_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
@@ -91,6 +94,23 @@ def collect(refs: Sequence[str] = (), *, client: Any = None,
     return out
 
 
+_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    # Kept for the life of the process: starting 16 threads per audit
+    # cost tens of milliseconds on a loaded machine.  Its threads are
+    # idle (holding no lock) whenever a namespace child is forked, since
+    # every API call has returned by then.
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(
+                API_THREADS, thread_name_prefix="dockertrace-audit")
+        return _POOL
+
+
 def _engine_api(api: Any, refs: List[str], host: hostmod.HostFacts):
     from docker.errors import NotFound
 
@@ -113,15 +133,14 @@ def _engine_api(api: Any, refs: List[str], host: hostmod.HostFacts):
         except NotFound:
             return {}
 
-    workers = max(1, min(API_THREADS, len(refs) + 3))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        info = pool.submit(api.info)
-        version = pool.submit(api.version)
-        net = pool.submit(bridge)
-        results = list(pool.map(inspect, refs))
-        host.info = info.result()
-        host.version = version.result()
-        host.bridge = net.result()
+    pool = _pool()
+    info = pool.submit(api.info)
+    version = pool.submit(api.version)
+    net = pool.submit(bridge)
+    results = list(pool.map(inspect, refs))
+    host.info = info.result()
+    host.version = version.result()
+    host.bridge = net.result()
     return results
 
 
@@ -129,7 +148,9 @@ def _kernel_side(live: List[Dict[str, Any]], out: Collected,
                  inside: bool) -> None:
     host = out.host
     view = host.view
-    pending = []
+    pending: List[Tuple[ContainerFacts, Optional[int]]] = []
+    requests: List[nsexec.Request] = []
+    fds: List[Dict[str, int]] = []
     try:
         if inside and host.engine_tcp and view.live:
             host.host_addrs = hostmod.host_addresses()
@@ -139,27 +160,41 @@ def _kernel_side(live: List[Dict[str, Any]], out: Collected,
             pidfd = None
             try:
                 pidfd = _pin(pid) if view.live else None
-                facts = read_container(view, data, pid)
-                child = None
+                facts = read_container(view, data, pid, host)
                 if inside and view.live:
-                    child = _start_child(host, facts)
+                    req, ns = _request(host, facts)
+                    requests.append(req)
+                    fds.append(ns)
             except Gone as err:
                 _close(pidfd)
                 out.gone.append((subject, str(err)))
                 continue
-            pending.append((facts, pidfd, child))
+            pending.append((facts, pidfd))
 
-        children = [c for _, _, c in pending if c is not None]
-        answers = dict(zip((id(c) for c in children),
-                           nsexec.gather(children)))
+        answers: List[Dict[str, Any]] = []
+        if requests:
+            children = []
+            for chunk in _chunks(len(requests)):
+                children.append(nsexec.start(
+                    [requests[i] for i in chunk], [fds[i] for i in chunk]))
+            # The children hold their own copies of the descriptors.
+            for ns in fds:
+                for fd in ns.values():
+                    os.close(fd)
+            fds = []
+            answers = nsexec.gather(children)
     except BaseException:
-        for _, pidfd, _ in pending:
+        for _, pidfd in pending:
             _close(pidfd)
         raise
+    finally:
+        for ns in fds:
+            for fd in ns.values():
+                os.close(fd)
 
-    for facts, pidfd, child in pending:
-        if child is not None:
-            answer = answers[id(child)]
+    for i, (facts, pidfd) in enumerate(pending):
+        if answers:
+            answer = answers[i]
             if "error" in answer:
                 facts.notes.append(
                     f"inside the namespaces: {answer['error']}")
@@ -171,6 +206,16 @@ def _kernel_side(live: List[Dict[str, Any]], out: Collected,
             out.gone.append((facts.subject, "exited during the audit"))
         else:
             out.facts.append(facts)
+
+
+def _chunks(n: int) -> List[range]:
+    """Split n containers over children: one per CPU at most, and at
+    least CONTAINERS_PER_CHILD containers each, since a fork costs more
+    than looking at a few containers."""
+    workers = max(1, min(os.cpu_count() or 1,
+                         -(-n // CONTAINERS_PER_CHILD)))
+    size = -(-n // workers)
+    return [range(i, min(n, i + size)) for i in range(0, n, size)]
 
 
 def _pin(pid: int) -> Optional[int]:
@@ -197,8 +242,9 @@ def _close(fd: Optional[int]) -> None:
         os.close(fd)
 
 
-def read_container(view: HostView, data: Dict[str, Any],
-                   pid: int) -> ContainerFacts:
+def read_container(view: HostView, data: Dict[str, Any], pid: int,
+                   host: Optional[hostmod.HostFacts] = None
+                   ) -> ContainerFacts:
     """The effective side of a container, from /proc and cgroupfs.
 
     Raises :class:`Gone` if its init process is not (or no longer) the
@@ -223,7 +269,9 @@ def read_container(view: HostView, data: Dict[str, Any],
     facts.ns = procfs.ns_inodes(view, pid)
     facts.mounts = procfs.parse_mounts(view.read_proc(pid, "mountinfo"))
     facts.uid_map = view.read_proc(pid, "uid_map")
-    facts.lsm_label = procfs.lsm_label(view, pid)
+    # Without a labelling LSM the kernel has no label to give (EINVAL).
+    if host is None or host.lsms:
+        facts.lsm_label = procfs.lsm_label(view, pid)
     try:
         facts.cgroup = procfs.cgroup_limits(view, pid)
     except Exception as err:  # noqa: BLE001 - one fact, keep the rest
@@ -262,28 +310,30 @@ def socket_candidates(host: hostmod.HostFacts,
     return out
 
 
-def _start_child(host: hostmod.HostFacts,
-                 facts: ContainerFacts) -> nsexec.Child:
+def _request(host: hostmod.HostFacts, facts: ContainerFacts
+             ) -> Tuple[nsexec.Request, Dict[str, int]]:
+    """What the namespace child should do for a container, and open
+    descriptors of its namespaces (opened now, while its pid is pinned
+    and known to be the container's)."""
     view = host.view
-    join_net = facts.ns.get("net") != host.ns.get("net")
     req = nsexec.Request(
-        pid=facts.pid, join_net=join_net,
+        pid=facts.pid, join_net=facts.ns.get("net") != host.ns.get("net"),
         socket_candidates=socket_candidates(host, facts),
         tcp_targets=list(host.engine_tcp), host_addrs=host.host_addrs,
-        sysctls=list(NET_SYSCTLS))
+        sysctls=list(dict.fromkeys(NET_SYSCTLS + tuple(
+            k for k in (facts.inspect.get("HostConfig") or {}).get(
+                "Sysctls") or {} if k.startswith("net.")))))
     req.join_mnt = bool(req.socket_candidates)
     fds: Dict[str, int] = {}
     try:
         for ns in ("net", "mnt"):
-            try:
-                fds[ns] = os.open(view.proc(facts.pid, "ns", ns),
-                                  os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise Gone(f"process {facts.pid} is gone (ns)") from None
-        return nsexec.start(req, fds)
-    finally:
+            fds[ns] = os.open(view.proc(facts.pid, "ns", ns),
+                              os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
         for fd in fds.values():
             os.close(fd)
+        raise Gone(f"process {facts.pid} is gone (ns)") from None
+    return req, fds
 
 
 def load_recorded(directory: str) -> Collected:
@@ -305,7 +355,8 @@ def load_recorded(directory: str) -> Collected:
     host.bridge = recorded.get("bridge") or {}
     out = Collected(host)
     try:
-        out.facts.append(read_container(view, data, data["State"]["Pid"]))
+        out.facts.append(read_container(view, data, data["State"]["Pid"],
+                                        host))
     except Gone as err:
         out.gone.append((subject_of(data), str(err)))
     return out

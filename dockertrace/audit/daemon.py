@@ -12,7 +12,7 @@ from __future__ import annotations
 import grp
 import gzip
 import re
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from dockertrace.audit.host import HostFacts, flag_values
 from dockertrace.audit.model import Finding, Severity

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -217,38 +218,67 @@ def _fs_location(path: str, mounts: List[Mount]) -> Tuple[str, str]:
 
 
 def _tcp_listeners(view: HostView, pid: int) -> List[Tuple[str, int]]:
-    """TCP sockets dockerd listens on: its socket fds matched against the
-    listening sockets of its network namespace."""
-    inodes = set()
+    """TCP sockets dockerd listens on: the listening sockets of its
+    network namespace whose inodes are among its fds."""
+    # inode -> (address, port); "*" for a wildcard address.
+    listening: Dict[str, Tuple[str, int]] = {}
+    if view.live and _same_netns(view, pid):
+        from dockertrace.audit.nsexec import listening_sockets
+        for sock in listening_sockets():
+            listening[str(sock["inode"])] = (_wild(sock["address"]),
+                                             sock["port"])
+    else:
+        for name in ("tcp", "tcp6"):
+            try:
+                lines = view.read_proc(pid, f"net/{name}").splitlines()[1:]
+            except (OSError, procfs.Gone):
+                continue
+            for line in lines:
+                f = line.split()
+                if len(f) > 9 and f[3] == "0A":
+                    addr, _, port = f[1].partition(":")
+                    listening[f[9]] = (_wild(_hexaddr(addr)), int(port, 16))
+    # Reading dockerd's fds costs a readlink each; most hosts have no TCP
+    # listener that could be dockerd's, so look only when there is one.
+    if not listening:
+        return []
     try:
         fds = os.listdir(view.proc(pid, "fd"))
     except OSError:
         return []
+    out = []
     for fd in fds:
         try:
             link = os.readlink(view.proc(pid, "fd", fd))
         except OSError:
             continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    out = []
-    for name in ("tcp", "tcp6"):
-        try:
-            lines = view.read_proc(pid, f"net/{name}").splitlines()[1:]
-        except (OSError, procfs.Gone):
-            continue
-        for line in lines:
-            f = line.split()
-            if len(f) > 9 and f[3] == "0A" and f[9] in inodes:
-                addr, _, port = f[1].partition(":")
-                out.append((_wild(addr), int(port, 16)))
-    return out
+        if link.startswith("socket:[") and link[8:-1] in listening:
+            out.append(listening.pop(link[8:-1]))
+    return sorted(out)
 
 
-def _wild(hexaddr: str) -> str:
-    from dockertrace.audit.nsexec import _hexaddr
-    addr = _hexaddr(hexaddr)
+def _same_netns(view: HostView, pid: int) -> bool:
+    """True when the auditor shares dockerd's network namespace, so that
+    its own sock_diag dump shows dockerd's sockets."""
+    try:
+        return os.readlink(view.proc("self", "ns", "net")) == os.readlink(
+            view.proc(pid, "ns", "net"))
+    except OSError:
+        return False
+
+
+def _wild(addr: str) -> str:
     return "*" if addr in ("0.0.0.0", "::") else addr
+
+
+def _hexaddr(text: str) -> str:
+    """An address as /proc/net/tcp{,6} prints it, in text."""
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # tcp6 prints four host-order 32-bit words.
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
 
 
 def host_addresses() -> List[str]:

@@ -100,8 +100,13 @@ class HostView:
         # The auditor's own view of the cgroup mounts; the container's
         # cgroup paths are looked up in it.
         if self._layout is None:
-            text = self.read("/proc/self/mountinfo")
-            self._layout = parse_mountinfo(text)
+            if self.live:
+                # Read once per process, shared with the tracers.
+                from dockertrace.identity.cgroups import cgroup_layout
+                self._layout = cgroup_layout()
+            else:
+                self._layout = parse_mountinfo(
+                    self.read("/proc/self/mountinfo"))
         return self._layout
 
     def cap_last_cap(self) -> int:

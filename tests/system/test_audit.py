@@ -18,7 +18,6 @@ from dockertrace import NoSuchContainer, docker_api
 from dockertrace.audit import Severity, audit, nsexec
 from dockertrace.audit import report as report_mod
 from dockertrace.audit.collect import collect
-from dockertrace.audit.model import ContainerFacts
 from dockertrace.audit import network
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
@@ -68,7 +67,7 @@ def zoo(docker_client, busybox_image, shared_dir):
         "device": dict(devices=["/dev/kmsg:/dev/kmsg:r"]),
         "propagation": dict(volumes={shared_dir: {"bind": "/shared",
                                                   "mode": "rshared"}}),
-        "sysctl": dict(sysctls={"net.ipv4.ip_forward": "1"}),
+        "sysctl": dict(sysctls={"net.ipv4.conf.all.route_localnet": "1"}),
         "restart": dict(restart_policy={"Name": "always"}),
         "sshd": dict(command=["sh", "-c", "ln -s /bin/busybox /tmp/sshd;"
                               " exec -a sleep /tmp/sshd 600"]),
@@ -221,7 +220,7 @@ def test_engine_api_over_tcp_reachable_from_netns(zoo):
                              tcp_targets=[("*", port)])
         fds = {"net": os.open(f"/proc/{facts.pid}/ns/net", os.O_RDONLY)}
         try:
-            child = nsexec.start(req, fds)
+            child = nsexec.start([req], [fds])
         finally:
             os.close(fds["net"])
         (answer,) = nsexec.gather([child])
@@ -330,3 +329,28 @@ def test_cli_exit_codes(zoo):
                               "dt-test-audit-nope"], capture_output=True,
                              text=True)
     assert missing.returncode == 6
+
+
+def test_each_container_seen_from_its_own_namespaces(report, zoo):
+    # One child visits several containers in turn; each must be seen
+    # from its own network namespace, not from the previous one's.
+    got = collect(list(zoo.values()))
+    by_id = {f.subject.id: f for f in got.facts}
+    for name, cid in zoo.items():
+        inside = by_id[cid].inside
+        assert inside is not None, (name, by_id[cid].notes)
+        if name == "hardened":
+            assert inside["interfaces"] == ["lo"]
+        elif name != "host_net_pid":
+            assert inside["interfaces"] == ["eth0", "lo"], name
+            # Set in one container only: a stale namespace would show.
+            assert inside["sysctls"][
+                "net.ipv4.conf.all.route_localnet"] == (
+                "1" if name == "sysctl" else "0"), name
+    # The host-network container sees the host's sockets.
+    host_ports = {int(line.split()[1].split(":")[1], 16)
+                  for line in open("/proc/self/net/tcp").read()
+                  .splitlines()[1:] if line.split()[3] == "0A"}
+    seen = {s["port"] for s in by_id[zoo["host_net_pid"]].inside[
+        "listening"] if s["family"] == 4}
+    assert seen == host_ports
