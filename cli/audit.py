@@ -23,7 +23,11 @@ _SEVERITIES = ["info", "low", "medium", "high", "critical"]
               help="Table only: show declared, effective and evidence.")
 @click.option("--no-daemon", is_flag=True,
               help="Skip the checks of the daemon and the host.")
-def audit(containers, fmt, fail_on, min_severity, verbose, no_daemon):
+@click.option("--cis", "show_cis", is_flag=True,
+              help="List the CIS Docker Benchmark section 5 items and the "
+              "checks that cover them, then exit.")
+def audit(containers, fmt, fail_on, min_severity, verbose, no_daemon,
+          show_cis):
     """Audit running containers: what each was configured with against
     what the kernel enforces on its processes.
 
@@ -44,9 +48,18 @@ def audit(containers, fmt, fail_on, min_severity, verbose, no_daemon):
       dockertrace audit
       dockertrace audit web db --verbose
       dockertrace audit --fail-on high --sarif > audit.sarif
+      dockertrace audit --cis
     """
     from dockertrace.audit import AuditFailed, Severity, audit as run
-    from dockertrace.audit import report
+    from dockertrace.audit import cis, report
+
+    if show_cis:
+        for cid, (title, checks, why) in cis.SECTION_5.items():
+            click.echo(f"{cid:<5} {title}")
+            click.echo(f"      checks: {', '.join(checks) or '-'}")
+            if why:
+                click.echo(f"      note: {why}")
+        return
 
     result = run(list(containers), daemon_checks=not no_daemon)
     if fmt == "json":
