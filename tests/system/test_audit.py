@@ -152,7 +152,8 @@ EXPECTED = [
 def test_insecure_container_gets_its_finding(report, zoo, name, check,
                                              severity):
     hits = [f for f in _of(report, zoo, name) if f.check_id == check]
-    assert hits, f"{name}: no {check} in {sorted(_ids(_of(report, zoo, name)))}"
+    got = sorted(_ids(_of(report, zoo, name)))
+    assert hits, f"{name}: no {check} in {got}"
     assert max(f.severity for f in hits) >= severity
     f = hits[0]
     assert f.container.id == zoo[name]
