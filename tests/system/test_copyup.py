@@ -188,7 +188,8 @@ def _expected_mechanism():
 
 
 @pytest.mark.root
-def test_hand_made_overlay_exact_events(tmp_path):
+@pytest.mark.kernel
+def test_hand_made_overlay_exact_events(tmp_path, record_mechanism):
     expected = _expected_mechanism()
     base = tmp_path
     if expected == "tracepoint":
@@ -199,13 +200,13 @@ def test_hand_made_overlay_exact_events(tmp_path):
         base = pathlib.Path(tempfile.mkdtemp(prefix="dt-copyup-",
                                              dir=ext4))
     try:
-        _hand_made(base, expected)
+        _hand_made(base, expected, record_mechanism)
     finally:
         if base != tmp_path:
             subprocess.run(["rm", "-rf", str(base)])
 
 
-def _hand_made(base, expected):
+def _hand_made(base, expected, record_mechanism):
     lower, upper, work, merged = (base / n for n in ("lower", "upper",
                                                      "work", "merged"))
     for d in (lower / "sub", upper, work, merged):
@@ -225,6 +226,7 @@ def _hand_made(base, expected):
     got = []
     with CopyupTracer(on_event=got.append) as t:
         assert t.mechanism == expected, t.failures
+        record_mechanism("copyup", t.mechanisms)
         proc = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c",
              script], capture_output=True, text=True, timeout=120)

@@ -146,10 +146,12 @@ def assert_agrees(group, stat):
 
 
 @pytest.mark.root
-def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup):
+@pytest.mark.kernel
+def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup, record_mechanism):
     res, stat = trace_busy(cgroup)
 
     assert res.mechanism == expected_mechanism(), res.mechanisms
+    record_mechanism("throttle", res.mechanisms)
     assert res.dropped_events == 0
     (g,) = res.groups
     assert g.cgroup_path == cgroup.path
@@ -170,7 +172,8 @@ def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup):
 
 
 @pytest.mark.root
-def test_exact_moments_where_the_kernel_allows(cgroup):
+@pytest.mark.kernel
+def test_exact_moments_where_the_kernel_allows(cgroup, record_mechanism):
     mech = expected_mechanism()
     if mech not in ("fentry", "kprobe"):
         pytest.skip("neither fentry nor kprobes here: the timer alone "
@@ -189,18 +192,21 @@ def test_exact_moments_where_the_kernel_allows(cgroup):
 
 
 @pytest.mark.root
-def test_each_mechanism_can_be_forced(cgroup):
+@pytest.mark.kernel
+def test_each_mechanism_can_be_forced(cgroup, record_mechanism):
     # Only the timer: what machines without fentry and kprobes get.
     res, stat = trace_busy(cgroup, exclude={"dt_th_throttle": ("fentry",
                                             "kprobe"), "dt_th_unthrottle":
                                             ("fentry", "kprobe")})
     assert res.mechanism in ("tp_btf", "raw_tp")
+    record_mechanism("throttle", res.mechanisms, forced=True)
     assert not res.exact_moments
     assert_agrees(res.groups[0], stat)
 
 
 @pytest.mark.root
-def test_polled_cpu_stat_fallback(cgroup):
+@pytest.mark.kernel
+def test_polled_cpu_stat_fallback(cgroup, record_mechanism):
     res, stat = trace_busy(cgroup, mechanism="cpu.stat")
     assert res.mechanism == "cpu.stat"
     assert "poll" in res.mechanism_detail
@@ -211,7 +217,8 @@ def test_polled_cpu_stat_fallback(cgroup):
 
 
 @pytest.mark.root
-def test_threads_can_be_switched_off(cgroup):
+@pytest.mark.kernel
+def test_threads_can_be_switched_off(cgroup, record_mechanism):
     res, stat = trace_busy(cgroup, threads=False)
     assert res.mechanisms["dt_th_runtime"] is None and not res.threads
     (g,) = res.groups
