@@ -29,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bpfstats
+
 OVERHEAD_TARGET = 0.03
 SIZES = [1 << 10, 16 << 10, 256 << 10, 1 << 20, 16 << 20, 64 << 20,
          256 << 20]
@@ -128,6 +130,7 @@ def bench_overhead(base, runs):
     _workload_once(base, lower)     # warm the page cache
     plain, traced = [], []
     events = 0
+    bpf_ns = 0
     for i in range(runs):
         # Which kind goes first alternates: writeback of the run before
         # slows whichever comes next.
@@ -136,8 +139,12 @@ def bench_overhead(base, runs):
             if kind == "plain":
                 plain.append(_workload_once(base, lower))
                 continue
-            with CopyupTracer() as t:
+            with CopyupTracer() as t, bpfstats.enabled():
+                b0 = bpfstats.run_time_ns("dt_cu_")
                 traced.append(_workload_once(base, lower))
+                # The programs run in every task's syscalls, not only
+                # the workload's: this is the whole machine's cost.
+                bpf_ns += bpfstats.run_time_ns("dt_cu_") - b0
                 t.settle(quiet_s=0.2)
                 events += len(t.seen())
     ratio = statistics.median(traced) / statistics.median(plain)
@@ -147,7 +154,9 @@ def bench_overhead(base, runs):
             "traced_median_s": statistics.median(traced),
             "ratio": ratio, "overhead": ratio - 1,
             "target": OVERHEAD_TARGET,
-            "copyups_per_traced_run": events / runs}
+            "copyups_per_traced_run": events / runs,
+            "bpf_cpu_per_run_s": bpf_ns / runs / 1e9,
+            "bpf_cpu_ratio": bpf_ns / runs / 1e9 / statistics.median(plain)}
 
 
 def _ext4_base():
@@ -186,6 +195,9 @@ def main():
           f"{over['traced_median_s']:.3f} s, ratio "
           f"{over['ratio']:.3f} (target < {1 + OVERHEAD_TARGET:.2f}), "
           f"{over['copyups_per_traced_run']:.0f} copy-ups per run")
+    print(f"BPF programs' CPU per run: {over['bpf_cpu_per_run_s']:.4f} s "
+          f"= {over['bpf_cpu_ratio'] * 100:.2f} % of the untraced "
+          f"workload's CPU time (machine-wide, all tasks' syscalls)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"mechanism": mechanism, "sizes": rows,

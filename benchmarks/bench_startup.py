@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+import bpfstats
+
 ATTACH_TARGET_S = 0.25
 MEMORY_TARGET_MIB = 40
 OVERHEAD_TARGET = 0.01
@@ -70,17 +72,6 @@ def _start_once(client):
         c.remove(force=True)
 
 
-BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
-
-
-def _bpf_run_time_ns(prefix="dt_su_"):
-    """Total run time of the loaded BPF programs named ``prefix...``."""
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], check=True,
-                         capture_output=True, text=True).stdout
-    return sum(p.get("run_time_ns", 0) for p in json.loads(out)
-               if p.get("name", "").startswith(prefix))
-
-
 def _thread_cpu_ns(thread):
     return time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
 
@@ -96,11 +87,7 @@ def measure_overhead(runs):
         _start_once(client)
     plain, traced = [], []
     bpf_ns = reader_ns = 0
-    with open(BPF_STATS) as f:
-        stats_before = f.read().strip()
-    with open(BPF_STATS, "w") as f:
-        f.write("1\n")
-    try:
+    with bpfstats.enabled():
         for i in range(runs):
             # Alternate which kind goes first so neither always follows
             # the other's cleanup.
@@ -110,16 +97,13 @@ def measure_overhead(runs):
                     plain.append(_start_once(client))
                     continue
                 with StartupTracer() as tracer:
-                    b0 = _bpf_run_time_ns()
+                    b0 = bpfstats.run_time_ns("dt_su_")
                     r0 = _thread_cpu_ns(tracer._thread)
                     traced.append(_start_once(client))
                     # Let the reader drain what the start produced.
                     time.sleep(0.2)
                     reader_ns += _thread_cpu_ns(tracer._thread) - r0
-                    bpf_ns += _bpf_run_time_ns() - b0
-    finally:
-        with open(BPF_STATS, "w") as f:
-            f.write(stats_before + "\n")
+                    bpf_ns += bpfstats.run_time_ns("dt_su_") - b0
     return plain, traced, bpf_ns / runs, reader_ns / runs
 
 
