@@ -164,10 +164,13 @@ def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup, record_m
     assert_agrees(g, stat)
     for p in g.periods:
         assert p.quota_ns == QUOTA_US * 1000
-    # The busy loop is the only thread using the quota.
+    # The busy loop is the only thread using the quota once it runs;
+    # before, `timeout` starting it can take several periods (under
+    # emulation, in the kernel matrix, process starts are 100x slower).
     busy = [p for p in g.periods if p.throttled and p.threads]
     assert len(busy) >= 0.7 * s.throttled_periods
-    assert all(p.threads[0].comm == "sh" for p in busy)
+    assert all(p.threads[0].comm in ("sh", "timeout") for p in busy)
+    assert sum(p.threads[0].comm == "sh" for p in busy) > 0.5 * len(busy)
     assert s.suggestion.kind == "quota"
 
 
