@@ -248,16 +248,19 @@ def _mechs(records):
         points.update(rec["mechanisms"])
     counts = {}
     for mech in points.values():
+        mech = mech or "off"    # an optional point left out
         counts[mech] = counts.get(mech, 0) + 1
+    return " ".join(f"{m}({counts[m]})" for m in _ordered(counts)) or "-"
+
+
+def _ordered(mechs):
     order = {m: i for i, m in enumerate(MECH_ORDER)}
-    names = sorted(counts, key=lambda m: (order.get(m, 99), str(m)))
-    return " ".join(f"{m}({counts[m]})" for m in names) or "-"
+    return sorted(mechs, key=lambda m: (order.get(m, 99), m))
 
 
 def _forced(records):
-    mechs = {m for rec in records for m in rec["mechanisms"].values()}
-    order = {m: i for i, m in enumerate(MECH_ORDER)}
-    return " ".join(sorted(mechs, key=lambda m: order.get(m, 99))) or "-"
+    mechs = {m for rec in records for m in rec["mechanisms"].values() if m}
+    return " ".join(_ordered(mechs)) or "-"
 
 
 def rows(run):
@@ -325,7 +328,8 @@ def print_table(runs):
         print()
         print("probe points whose mechanism differs between kernels:")
         cols = ["point"] + [r.name for r in runs]
-        table = [[p] + [pts.get(p, "-") for pts in per_run] for p in differ]
+        table = [[p] + [pts.get(p, "-") or "off" for pts in per_run]
+                 for p in differ]
         w = [max(len(x) for x in col) for col in zip(cols, *table)]
         f = "  ".join(f"{{:<{x}}}" for x in w)
         print(f.format(*cols).rstrip())

@@ -23,6 +23,13 @@ mountpoint -q /sys/fs/bpf || timeout 30 mount -t bpf bpf /sys/fs/bpf
 grep -q ' cgroup2\? ' /proc/self/mounts ||
     timeout 30 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 
+# The guest's /tmp is an overlay (over the host's), and overlayfs refuses
+# another overlay as upper layer: temporary files go to a tmpfs instead.
+mkdir -p /run/dockertrace-tmp
+mountpoint -q /run/dockertrace-tmp ||
+    timeout 30 mount -t tmpfs -o size=512m tmpfs /run/dockertrace-tmp
+export TMPDIR=/run/dockertrace-tmp
+
 cd "$ROOT" || exit 1
 # The host's tree is read-only here: no bytecode, no pytest cache. Plugins
 # installed on the host (hypothesis, ...) would only cost import time.
