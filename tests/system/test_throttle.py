@@ -170,7 +170,7 @@ def test_hand_made_cgroup_is_throttled_and_agrees_with_cpu_stat(cgroup, record_m
     busy = [p for p in g.periods if p.throttled and p.threads]
     assert len(busy) >= 0.7 * s.throttled_periods
     assert all(p.threads[0].comm in ("sh", "timeout") for p in busy)
-    assert sum(p.threads[0].comm == "sh" for p in busy) > 0.5 * len(busy)
+    assert busy[-1].threads[0].comm == "sh"
     assert s.suggestion.kind == "quota"
 
 
