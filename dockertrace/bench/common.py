@@ -18,6 +18,8 @@ from dockertrace.bench.parse import (CpuStat, Schedstat, SmapsRollup,
                                      page_cache_bytes, parse_cpu_stat,
                                      parse_schedstat, parse_smaps_rollup)
 
+from dockertrace.signals import deferred
+
 log = logging.getLogger(__name__)
 
 #: Value of the ``dockertrace.owner`` label on everything the suite makes.
@@ -163,8 +165,10 @@ class Containers:
         kw["labels"] = self._labels(kw.get("labels"))
         kw.setdefault("name", self.name(hint))
         try:
-            c = self.client.containers.create(image, command, detach=True,
-                                              **kw)
+            with deferred():
+                c = self.client.containers.create(image, command,
+                                                  detach=True, **kw)
+                self._containers.append(c)
         except docker.errors.ImageNotFound as err:
             raise ContainerFailed(
                 f"image {image} is not on this host; scripts/setup.sh "
@@ -174,7 +178,6 @@ class Containers:
             raise ContainerFailed(
                 f"the daemon refused to create {kw['name']}: "
                 f"{err.explanation or err}") from err
-        self._containers.append(c)
         try:
             c.start()
         except docker.errors.APIError as err:
@@ -222,16 +225,18 @@ class Containers:
 
     def network(self, hint: str):
         """A user-defined bridge network, removed with the rest."""
-        net = self.client.networks.create(self.name(hint), driver="bridge",
-                                          labels=self._labels())
-        self._networks.append(net)
+        with deferred():
+            net = self.client.networks.create(
+                self.name(hint), driver="bridge", labels=self._labels())
+            self._networks.append(net)
         return net
 
     def volume(self, hint: str):
         """A named local volume, removed with the rest."""
-        vol = self.client.volumes.create(self.name(hint),
-                                         labels=self._labels())
-        self._volumes.append(vol)
+        with deferred():
+            vol = self.client.volumes.create(self.name(hint),
+                                             labels=self._labels())
+            self._volumes.append(vol)
         return vol
 
     def remove(self, container):

@@ -12,6 +12,7 @@ import time
 
 from dockertrace.startup.assemble import Attribution, assemble
 from dockertrace.startup.assemble import is_container_exec
+from dockertrace.signals import deferred
 from dockertrace.startup.events import decode
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ def start_one(tracer, client, spec, *, cold=False):
     container = None
     try:
         t0 = time.monotonic_ns()
-        container = _create(client, spec)
+        with deferred():
+            container = _create(client, spec)
         _start(container)
         t1 = time.monotonic_ns()
         if not tracer.wait_for_exec(container.id):
