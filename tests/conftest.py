@@ -18,6 +18,7 @@ show up as failing tests, not as a conftest that cannot load.
 """
 
 import os
+import signal
 import socket
 import uuid
 
@@ -90,6 +91,17 @@ def _marker_problems(item):
         problem = _docker_problem()
         if problem:
             yield problem
+
+
+def pytest_configure(config):
+    # A shell without job control starts `cmd &` with SIGINT ignored, and a
+    # CI runner may do the same; an ignored signal stays ignored across
+    # exec, so every process a test starts would shrug off the Ctrl-C that
+    # the interrupt tests send. Python installs its own SIGINT handler only
+    # when the signal was not ignored at start, so put it back here: a
+    # handler (unlike SIG_IGN) is reset to the default on exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):
