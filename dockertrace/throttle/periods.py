@@ -141,8 +141,23 @@ class GroupPeriods:
             self._open.setdefault(m.cpu, m.ts_ns)
             return
         start = self._open.pop(m.cpu, None)
-        if start is not None:
-            self._spans.append(ThrottleSpan(m.cpu, start, m.ts_ns))
+        if start is None:
+            return
+        span = ThrottleSpan(m.cpu, start, m.ts_ns)
+        # The period timer unthrottles other CPUs' run queues
+        # asynchronously on newer kernels (an IPI after the timer), so a
+        # span can end after the snapshot of the period it began in: give
+        # it back to that period. Rows already handed to a live callback
+        # do not see it; the final result does.
+        if self.last is not None and start < self.last.ts_ns:
+            for i in range(len(self.periods) - 1, -1, -1):
+                p = self.periods[i]
+                if p.start_ns <= start or i == 0:
+                    self.periods[i] = _replace(p, spans=tuple(sorted(
+                        p.spans + (span,),
+                        key=lambda s: (s.start_ns, s.cpu))))
+                    return
+        self._spans.append(span)
 
     def seed(self, snap: Snapshot) -> None:
         """Start counting from ``snap`` (the group's cpu.stat read when
@@ -182,8 +197,9 @@ class GroupPeriods:
         return period
 
     def _take_spans(self, start: int, end: int) -> List[ThrottleSpan]:
-        # A span belongs to the period it began in; one that began before
-        # the first period counts in the first.
+        # A span belongs to the period it began in (see _moment for one
+        # that ends late); one that began before the first period counts
+        # in the first.
         mine = [s for s in self._spans if s.start_ns < end]
         self._spans = [s for s in self._spans if s.start_ns >= end]
         return sorted(mine, key=lambda s: (s.start_ns, s.cpu))

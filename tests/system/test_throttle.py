@@ -191,7 +191,11 @@ def test_exact_moments_where_the_kernel_allows(cgroup, record_mechanism):
     total = sum(sp.duration_ns for p in g.periods for sp in p.spans
                 if sp.end_ns is not None)
     assert within(total, stat.throttled_ns, rel=0.25), (total, stat)
-    assert all(p.throttled_after_ns is not None for p in with_spans)
+    # Each of those began throttled within it (a late unthrottle from
+    # another CPU goes back to the period its throttle fell in).
+    late = [(p.start_ns, [(sp.cpu, sp.start_ns, sp.end_ns) for sp in p.spans])
+            for p in with_spans if p.throttled_after_ns is None]
+    assert not late, late
 
 
 @pytest.mark.root

@@ -125,6 +125,30 @@ def test_threads_and_moments_go_to_their_period():
     assert (left.cpu, left.end_ns) == (0, None)
 
 
+
+def test_a_span_ending_after_its_periods_snapshot_goes_back_to_it():
+    # Newer kernels unthrottle other CPUs' run queues after the period
+    # timer has run (an IPI), so the unthrottle arrives after the
+    # snapshot that closed the period the throttle happened in.
+    g = GroupPeriods(7)
+    g.seed(snap(0, 0, 0, 0, 0))
+    g.feed(Moment(Kind.THROTTLE, 30 * MS, 7, 1))
+    first = g.feed(snap(100 * MS, 1, 1, 70 * MS, 20 * MS))
+    assert first.spans == ()
+    g.feed(Moment(Kind.UNTHROTTLE, 101 * MS, 7, 1))
+    g.feed(Moment(Kind.THROTTLE, 140 * MS, 7, 1))
+    second = g.feed(snap(200 * MS, 2, 2, 130 * MS, 40 * MS))
+    g.feed(Moment(Kind.UNTHROTTLE, 201 * MS, 7, 1))
+    p1, p2 = g.periods
+    assert [(s.start_ns, s.end_ns) for s in p1.spans] == [(30 * MS, 101 * MS)]
+    assert p1.throttled_after_ns == 30 * MS
+    assert [(s.start_ns, s.end_ns) for s in p2.spans] == [(140 * MS, 201 * MS)]
+    assert p2.throttled_after_ns == 40 * MS
+    # What a live callback got stays as it was.
+    assert second.spans == ()
+    assert g.finish() == []
+
+
 def test_percentile_nearest_rank():
     assert percentile([], 50) == 0
     assert percentile([5], 99) == 5
