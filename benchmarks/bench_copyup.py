@@ -175,7 +175,7 @@ def bench_overhead(base, runs, name):
     ratio = statistics.median(traced) / statistics.median(plain)
     # Each traced run against the untraced run beside it: drift in the
     # machine's load between pairs cancels out.
-    pairs = statistics.median(t / p for t, p in zip(traced, plain))
+    pairs = statistics.median(tr / pl for tr, pl in zip(traced, plain))
     return {"workload": name, "runs": runs,
             "metric": "workload CPU time (user+sys)",
             "untraced_s": plain, "traced_s": traced,

@@ -106,6 +106,11 @@ def _period_from(prev: Snapshot, cur: Snapshot) -> Period:
         other_threads=cur.other_threads, other_ns=cur.other_ns)
 
 
+def _span_order(span: ThrottleSpan):
+    # A period's spans in time order, CPU breaking ties.
+    return (span.start_ns, span.cpu)
+
+
 class GroupPeriods:
     """Turns one group's records, in order, into :class:`Period` rows.
 
@@ -154,8 +159,7 @@ class GroupPeriods:
                 p = self.periods[i]
                 if p.start_ns <= start or i == 0:
                     self.periods[i] = _replace(p, spans=tuple(sorted(
-                        p.spans + (span,),
-                        key=lambda s: (s.start_ns, s.cpu))))
+                        p.spans + (span,), key=_span_order)))
                     return
         self._spans.append(span)
 
@@ -202,7 +206,7 @@ class GroupPeriods:
         # in the first.
         mine = [s for s in self._spans if s.start_ns < end]
         self._spans = [s for s in self._spans if s.start_ns >= end]
-        return sorted(mine, key=lambda s: (s.start_ns, s.cpu))
+        return sorted(mine, key=_span_order)
 
     def finish(self) -> List[ThrottleSpan]:
         """Spans still open or not yet in a period when tracing stopped."""

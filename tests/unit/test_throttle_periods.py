@@ -125,7 +125,6 @@ def test_threads_and_moments_go_to_their_period():
     assert (left.cpu, left.end_ns) == (0, None)
 
 
-
 def test_a_span_ending_after_its_periods_snapshot_goes_back_to_it():
     # Newer kernels unthrottle other CPUs' run queues after the period
     # timer has run (an IPI), so the unthrottle arrives after the
