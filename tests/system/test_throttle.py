@@ -8,6 +8,7 @@ short and limited to 0.2 CPUs: the machines are small and shared.
 
 import os
 import subprocess
+import statistics
 import time
 import uuid
 
@@ -311,8 +312,15 @@ def test_docker_update_shows_in_the_following_periods(container_factory):
     assert {p.quota_ns for p in before} == {20 * MS}
     assert {p.quota_ns for p in after} == {50 * MS}
     # The busy loop gets more than the old quota: the new one applies.
-    assert max(p.used_ns for p in after) > 25 * MS
-    assert max(p.used_ns for p in before[1:]) < 30 * MS
+    # Per kernel period, since a row spans several when the timer fired
+    # late; and the median, since one period can be charged time the
+    # vCPU spent preempted by the hypervisor (seen on a loaded CI
+    # machine: 40 ms against a 20 ms quota).
+    def per_period(rows):
+        return statistics.median(p.used_ns / max(1, p.periods) for p in rows)
+
+    assert per_period(after) > 25 * MS
+    assert per_period(before[1:]) < 30 * MS
 
 
 @pytest.mark.root
