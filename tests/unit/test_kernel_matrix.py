@@ -1,0 +1,112 @@
+"""The kernel matrix's handling of a guest that dies while booting.
+
+vng is replaced by a shell script here: what is under test is how the
+matrix reads the ways a guest can end (the real guests run in
+scripts/kernel_matrix.py from .ci/run), and a real boot failure cannot be
+made on demand.
+"""
+
+import importlib.util
+import json
+import pathlib
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def km(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        "kernel_matrix", ROOT / "scripts" / "kernel_matrix.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "OUT_DIR", tmp_path / "matrix")
+    return mod
+
+
+def fake_vng(tmp_path, script):
+    """A vng that counts its calls in ``calls`` and finds the guest's
+    output directory after --rwdir, as $out."""
+    path = tmp_path / "vng"
+    path.write_text("#!/bin/sh\n" + textwrap.dedent("""\
+        echo x >>"$(dirname "$0")/calls"
+        while [ $# -gt 0 ]; do
+            [ "$1" = --rwdir ] && out=$2
+            shift
+        done
+        n=$(wc -l <"$(dirname "$0")/calls")
+        """) + textwrap.dedent(script))
+    path.chmod(0o755)
+    return path
+
+
+# A guest that boots and whose pytest passes: what guest.sh and the
+# matrix plugin leave behind.
+PASSES = """\
+    echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+    echo '{"kernel": "9.9.9-test", "exitstatus": 0, "tests": {}}' \\
+        >"$out/results.json"
+    echo 0 >"$out/pytest.rc"
+    exit 0
+"""
+
+
+def calls(tmp_path):
+    return len((tmp_path / "calls").read_text().splitlines())
+
+
+def test_a_guest_that_dies_while_booting_is_booted_again(km, tmp_path):
+    vng = fake_vng(tmp_path, """\
+        if [ "$n" = 1 ]; then echo "Kernel panic - not syncing"; exit 255; fi
+    """ + PASSES)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert calls(tmp_path) == 2
+    assert run.ok, run.problem
+    # The failed boot's log is kept for whoever wants to know why.
+    failed = run.out / "boot-failure.log"
+    assert "Kernel panic" in failed.read_text()
+    assert "guest[0s]" in run.log.read_text()
+
+
+def test_a_guest_that_never_boots_fails_after_two_tries(km, tmp_path):
+    vng = fake_vng(tmp_path, "exit 255\n")
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert calls(tmp_path) == 2
+    assert not run.ok
+    assert run.problem == "guest ended (vng exit code 255) before pytest did"
+
+
+def test_a_guest_that_dies_in_the_tests_is_not_run_again(km, tmp_path):
+    # guest.sh had started: the failure is the tests', not the boot's.
+    vng = fake_vng(tmp_path, """\
+        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+        echo "guest[5s]: pytest (limit 360s)"
+        exit 255
+    """)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert calls(tmp_path) == 1
+    assert not run.ok
+    assert run.problem == "guest ended (vng exit code 255) before pytest did"
+    assert not (run.out / "boot-failure.log").exists()
+
+
+def test_failed_tests_in_a_guest_fail_its_run(km, tmp_path):
+    vng = fake_vng(tmp_path, """\
+        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+        echo '{"kernel": "9.9.9-test", "exitstatus": 1, "tests":
+               {"tests/x.py::t": {"outcome": "failed"}}}' >"$out/results.json"
+        echo 1 >"$out/pytest.rc"
+        exit 1
+    """)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert calls(tmp_path) == 1
+    assert run.problem is None
+    assert run.failed_tests == ["tests/x.py::t"]
+    assert not run.ok
+    assert json.loads((run.out / "results.json").read_text())["exitstatus"] == 1
