@@ -267,8 +267,10 @@ class Containers:
             cli = self.client
         flt = {"label": f"{SESSION_LABEL}={self.session}"}
         ids = {c.id for c in self._containers}
+        # sparse: the list alone, no inspect per container; one that is
+        # removed meanwhile would fail the whole listing otherwise.
         with contextlib.suppress(Exception):
-            ids |= {c.id for c in cli.containers.list(all=True,
+            ids |= {c.id for c in cli.containers.list(all=True, sparse=True,
                                                       filters=flt)}
         for cid in ids:
             try:

@@ -25,7 +25,9 @@ def _leftovers(client, session):
     # Others on this machine may run the suite at the same time (the
     # report runs it too): look only at this test's session.
     flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
-    return (client.containers.list(all=True, filters=flt)
+    # sparse: no inspect per container, which fails for one the suite
+    # removes between the listing and the inspect.
+    return (client.containers.list(all=True, sparse=True, filters=flt)
             + client.networks.list(filters=flt)
             + client.volumes.list(filters=flt))
 
@@ -159,14 +161,22 @@ def test_signal_removes_everything(sig, code, section, docker_client,
                           "1"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ))
-    # Interrupt once the first container of this run exists.
-    deadline = time.monotonic() + 120
-    flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
-    while not docker_client.containers.list(all=True, filters=flt):
-        assert time.monotonic() < deadline and p.poll() is None, \
-            p.communicate()
-        time.sleep(0.05)
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=120)
+    try:
+        # Interrupt once the first container of this run exists.
+        deadline = time.monotonic() + 120
+        flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
+        while not docker_client.containers.list(all=True, sparse=True,
+                                                filters=flt):
+            assert time.monotonic() < deadline and p.poll() is None, \
+                p.communicate()
+            time.sleep(0.05)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=120)
+    finally:
+        # A failure above must not leave the suite running into the
+        # next test.
+        if p.poll() is None:
+            p.terminate()
+            p.communicate(timeout=120)
     assert p.returncode == code, err
     assert not _leftovers(docker_client, session)

@@ -45,7 +45,8 @@ def test_every_phase_in_order(tracer, busybox_image, docker_client):
     assert s.phase("exec").detail == "true"
     assert res.dropped_events == 0
     # The container the tracer started is gone again.
-    after = {c.id for c in docker_client.containers.list(all=True)}
+    after = {c.id for c in docker_client.containers.list(all=True,
+                                                         sparse=True)}
     assert s.container_id not in after
 
 
