@@ -230,24 +230,27 @@ def run_guest(vmlinuz, files, vng, cpus):
            "--append", "modprobe.blacklist=kvm,kvm_amd,kvm_intel",
            "--rwdir", str(run.out), "--cwd", str(ROOT),
            "--exec", f"sh {GUEST_SCRIPT} {run.out}"]
-    rc = _run_logged(cmd, run, BOOT_ALLOWANCE_S + PYTEST_TIMEOUT_S,
-                     cwd=ROOT)
     rc_file = run.out / "pytest.rc"
-    if run.problem is None and not rc_file.exists() \
-            and not _guest_started(run):
+    failed = run.out / "boot-failure.log"
+    seconds = 0.0
+    for attempt in (1, 2):
+        rc = _run_logged(cmd, run, BOOT_ALLOWANCE_S + PYTEST_TIMEOUT_S,
+                         cwd=ROOT)
+        seconds += run.seconds
+        if (attempt == 2 or run.problem is not None or rc_file.exists()
+                or _guest_started(run)):
+            break
         # The guest died before any test code ran (once in a CI run, a
         # 6.12 guest after 5 s under emulation). That is qemu or the
         # boot, not what is tested: boot once more, keep the first log.
-        failed = run.out / "boot-failure.log"
         run.log.replace(failed)
         log(f"{release}: guest ended while booting (vng exit code {rc}), "
             f"booting again; its log: {failed}")
-        first = run.seconds
-        rc = _run_logged(cmd, run, BOOT_ALLOWANCE_S + PYTEST_TIMEOUT_S,
-                         cwd=ROOT)
-        run.seconds += first
+    run.seconds = seconds
     if run.problem is None and not rc_file.exists():
         run.problem = f"guest ended (vng exit code {rc}) before pytest did"
+        if failed.exists():
+            run.problem += f"; the boot before it failed too ({failed})"
     elif run.problem is None and rc_file.read_text().strip() == "124":
         run.problem = (f"pytest did not finish within {PYTEST_TIMEOUT_S} s "
                        "in the guest")

@@ -11,7 +11,7 @@ and throttle moments are attached to the period they fall in.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
 from dockertrace.throttle.events import Kind, Moment, Snapshot, ThreadSample
@@ -158,7 +158,7 @@ class GroupPeriods:
             for i in range(len(self.periods) - 1, -1, -1):
                 p = self.periods[i]
                 if p.start_ns <= start or i == 0:
-                    self.periods[i] = _replace(p, spans=tuple(sorted(
+                    self.periods[i] = replace(p, spans=tuple(sorted(
                         p.spans + (span,), key=_span_order)))
                     return
         self._spans.append(span)
@@ -195,7 +195,7 @@ class GroupPeriods:
         threads = sorted(self._threads.pop(snap.ts_ns, ()),
                          key=lambda t: -t.used_ns)
         spans = self._take_spans(prev.ts_ns, snap.ts_ns)
-        period = _replace(period, threads=tuple(threads),
+        period = replace(period, threads=tuple(threads),
                           spans=tuple(spans))
         self.periods.append(period)
         return period
@@ -214,11 +214,6 @@ class GroupPeriods:
         left += [ThrottleSpan(cpu, ts, None) for cpu, ts in
                  sorted(self._open.items())]
         return left
-
-
-def _replace(obj, **kw):
-    import dataclasses
-    return dataclasses.replace(obj, **kw)
 
 
 def assemble(records) -> Dict[int, List[Period]]:

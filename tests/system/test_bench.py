@@ -167,8 +167,9 @@ def test_signal_removes_everything(sig, code, section, docker_client,
         flt = {"label": [OWNER, f"{SESSION_LABEL}={session}"]}
         while not docker_client.containers.list(all=True, sparse=True,
                                                 filters=flt):
-            assert time.monotonic() < deadline and p.poll() is None, \
-                p.communicate()
+            # communicate() only once the suite has ended: it waits.
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "no container in 120 s"
             time.sleep(0.05)
         p.send_signal(sig)
         _, err = p.communicate(timeout=120)

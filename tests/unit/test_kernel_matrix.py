@@ -77,7 +77,9 @@ def test_a_guest_that_never_boots_fails_after_two_tries(km, tmp_path):
                        str(vng), 2)
     assert calls(tmp_path) == 2
     assert not run.ok
-    assert run.problem == "guest ended (vng exit code 255) before pytest did"
+    assert run.problem == (
+        "guest ended (vng exit code 255) before pytest did; the boot "
+        f"before it failed too ({run.out / 'boot-failure.log'})")
 
 
 def test_a_guest_that_dies_in_the_tests_is_not_run_again(km, tmp_path):
