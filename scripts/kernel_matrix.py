@@ -38,6 +38,7 @@ KERNELS_DIR = pathlib.Path(os.environ.get(
     "DOCKERTRACE_KERNELS", "/var/cache/dockertrace/kernels"))
 OUT_DIR = ROOT / "build" / "matrix"
 GUEST_SCRIPT = ROOT / "tests" / "matrix" / "guest.sh"
+STRESS_SCRIPT = ROOT / "tests" / "matrix" / "patch_stress.sh"
 MARKERS = "kernel and not docker"
 # Boot to the first command takes 20-40 s under emulation, pytest about
 # 100 s (150 s on a loaded machine); guest.sh enforces pytest's limit
@@ -205,6 +206,22 @@ def run_host(files):
     return run
 
 
+# The first line a dying kernel prints, for the summary: the whole console
+# is in the log and printed with the failures.
+_CRASH = re.compile(
+    r"\] ((?:Oops|BUG|kernel BUG|Kernel panic|rcu: INFO)\b.*)")
+
+
+def kernel_crash(path):
+    """The guest kernel's first oops, panic or stall line in its log."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    found = _CRASH.search(text)
+    return found.group(1).strip() if found else None
+
+
 def _guest_started(run):
     """Whether guest.sh began: its first line is in the log."""
     try:
@@ -213,7 +230,29 @@ def _guest_started(run):
         return False
 
 
-def run_guest(vmlinuz, files, vng, cpus):
+def guest_cmd(vng, vmlinuz, cpus, out, command, tcg_threads="single"):
+    """vng's command line to boot ``vmlinuz`` and run ``command`` in it,
+    with ``out`` writable."""
+    # --verbose puts the guest kernel's console in the log: without it a
+    # guest that dies while booting leaves an empty log and vng's 255.
+    return [vng, "--verbose", "--disable-kvm", "--force-9p",
+            "--cpus", str(cpus), "--memory", "2G",
+            # Attaching to a tracepoint rewrites kernel code that another
+            # vCPU may be running. Multi-threaded TCG (qemu's default)
+            # does not keep that coherent: under --patch-stress a 6.12
+            # guest hit a stale int3 (oops, panic) and a 6.1 guest stalled
+            # within seconds, and one CI run's 6.12 guest panicked that way
+            # in the throttle tests. With one host thread running the
+            # vCPUs in turn, both kernels survived the same stress.
+            f"--qemu-opts=-accel tcg,thread={tcg_threads}",
+            "--run", str(vmlinuz),
+            # The host's /dev/kvm is not for these kernels (and not used).
+            "--append", "modprobe.blacklist=kvm,kvm_amd,kvm_intel",
+            "--rwdir", str(out), "--cwd", str(ROOT),
+            "--exec", command]
+
+
+def run_guest(vmlinuz, files, vng, cpus, tcg_threads="single"):
     release = release_of(vmlinuz)
     run = Run(release, OUT_DIR / release)
     _clean(run.out)
@@ -222,14 +261,8 @@ def run_guest(vmlinuz, files, vng, cpus):
         f"TIMEOUT_S={PYTEST_TIMEOUT_S}\nCI='{os.environ.get('CI', '')}'\n")
     (run.out / "pytest.args").write_text(
         "\n".join(pytest_args(files)) + "\n")
-    # --verbose puts the guest kernel's console in the log: without it a
-    # guest that dies while booting leaves an empty log and vng's 255.
-    cmd = [vng, "--verbose", "--disable-kvm", "--force-9p",
-           "--cpus", str(cpus), "--memory", "2G", "--run", str(vmlinuz),
-           # The host's /dev/kvm is not for these kernels (and not used).
-           "--append", "modprobe.blacklist=kvm,kvm_amd,kvm_intel",
-           "--rwdir", str(run.out), "--cwd", str(ROOT),
-           "--exec", f"sh {GUEST_SCRIPT} {run.out}"]
+    cmd = guest_cmd(vng, vmlinuz, cpus, run.out,
+                    f"sh {GUEST_SCRIPT} {run.out}", tcg_threads)
     rc_file = run.out / "pytest.rc"
     failed = run.out / "boot-failure.log"
     seconds = 0.0
@@ -254,7 +287,32 @@ def run_guest(vmlinuz, files, vng, cpus):
     elif run.problem is None and rc_file.read_text().strip() == "124":
         run.problem = (f"pytest did not finish within {PYTEST_TIMEOUT_S} s "
                        "in the guest")
+    crash = kernel_crash(run.log)
+    if crash:
+        # A guest kernel that oopsed fails the run even if pytest ended.
+        run.problem = (run.problem + "; " if run.problem else "") + \
+            f"its kernel said: {crash}"
     run.load()
+    return run
+
+
+def patch_stress(vmlinuz, vng, cpus, seconds, tcg_threads):
+    """Boot ``vmlinuz`` and run tests/matrix/patch_stress.sh: whether the
+    emulated guest survives live kernel code patching."""
+    release = release_of(vmlinuz)
+    run = Run(release, OUT_DIR / "patch-stress" / release)
+    _clean(run.out)
+    cmd = guest_cmd(vng, vmlinuz, cpus, run.out,
+                    f"sh {STRESS_SCRIPT} {seconds}", tcg_threads)
+    rc = _run_logged(cmd, run, BOOT_ALLOWANCE_S + seconds + 60, cwd=ROOT)
+    text = run.log.read_text(errors="replace")
+    survived = re.search(r"patch_stress: survived.*", text)
+    crash = kernel_crash(run.log)
+    if crash or not survived:
+        reason = crash or run.problem or f"vng exit code {rc}"
+        run.problem = f"did not survive: {reason}"
+    else:
+        run.results = {"summary": survived.group(0)}
     return run
 
 
@@ -386,6 +444,24 @@ def report_failures(runs):
 
 # ---------------------------------------------------------------- main
 
+def main_patch_stress(kernels, vng, args):
+    ok = True
+    for vmlinuz in kernels:
+        log(f"booting {release_of(vmlinuz)} under qemu (TCG, "
+            f"thread={args.tcg_threads}) for {args.patch_stress} s of "
+            "code patching")
+        run = patch_stress(vmlinuz, vng, args.cpus, args.patch_stress,
+                           args.tcg_threads)
+        if run.problem:
+            ok = False
+            log(f"{run.name}: {run.problem} ({run.seconds:.0f} s; "
+                f"its log: {run.log})")
+        else:
+            log(f"{run.name}: {run.results['summary']} "
+                f"({run.seconds:.0f} s)")
+    return 0 if ok else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Run the kernel-dependent tests on the host and in "
@@ -402,14 +478,27 @@ def main(argv=None):
                         help="CPUs of each guest (default 2)")
     parser.add_argument("--no-host", action="store_true",
                         help="skip the run on the host's kernel")
+    parser.add_argument("--patch-stress", type=int, metavar="SECONDS",
+                        help="instead of the tests, check that each guest "
+                             "survives SECONDS of live kernel code "
+                             "patching (tests/matrix/patch_stress.sh)")
+    parser.add_argument("--tcg-threads", choices=("single", "multi"),
+                        default="single",
+                        help="qemu's TCG threading (default single; multi "
+                             "is qemu's own default, which crashes guests "
+                             "under --patch-stress)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("must run as root (BPF, qemu's 9p export of /)")
+    if args.patch_stress is not None and args.patch_stress < 1:
+        parser.error("--patch-stress needs a positive number of seconds")
 
     start = time.monotonic()
     try:
         kernels = args.kernel or find_kernels()
         vng = find_vng()
+        if args.patch_stress is not None:
+            return main_patch_stress(kernels, vng, args)
         log("building (make)")
         subprocess.run(["make", "-s", f"PYTHON={sys.executable}"],
                        cwd=ROOT, check=True, timeout=600)
@@ -428,7 +517,7 @@ def main(argv=None):
 
     def one(vmlinuz):
         log(f"booting {release_of(vmlinuz)} under qemu (TCG)")
-        run = run_guest(vmlinuz, files, vng, args.cpus)
+        run = run_guest(vmlinuz, files, vng, args.cpus, args.tcg_threads)
         log(f"{run.name}: {run.seconds:.0f} s, "
             f"{'ok' if run.ok else 'FAILED'}")
         return run

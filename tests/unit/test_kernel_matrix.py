@@ -1,4 +1,5 @@
-"""The kernel matrix's handling of a guest that dies while booting.
+"""How the kernel matrix reads the ways a guest can end: dying while
+booting, an oops or stall of its kernel, failed tests.
 
 vng is replaced by a shell script here: what is under test is how the
 matrix reads the ways a guest can end (the real guests run in
@@ -27,11 +28,13 @@ def km(tmp_path, monkeypatch):
 
 
 def fake_vng(tmp_path, script):
-    """A vng that counts its calls in ``calls`` and finds the guest's
-    output directory after --rwdir, as $out."""
+    """A vng that counts its calls in ``calls``, keeps its last arguments
+    in ``args`` (one a line) and finds the guest's output directory after
+    --rwdir, as $out."""
     path = tmp_path / "vng"
     path.write_text("#!/bin/sh\n" + textwrap.dedent("""\
         echo x >>"$(dirname "$0")/calls"
+        printf '%s\\n' "$@" >"$(dirname "$0")/args"
         while [ $# -gt 0 ]; do
             [ "$1" = --rwdir ] && out=$2
             shift
@@ -112,3 +115,81 @@ def test_failed_tests_in_a_guest_fail_its_run(km, tmp_path):
     assert run.failed_tests == ["tests/x.py::t"]
     assert not run.ok
     assert json.loads((run.out / "results.json").read_text())["exitstatus"] == 1
+
+
+# Console lines as Debian's 6.12 and 6.1 printed them under multi-threaded
+# TCG (tests/matrix/patch_stress.sh), after the tests had started.
+OOPS = "[   64.237102] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"
+STALL = "[   29.601190] rcu: INFO: rcu_preempt self-detected stall on CPU"
+
+
+def test_a_guest_kernel_oops_is_named_in_the_problem(km, tmp_path):
+    vng = fake_vng(tmp_path, f"""\
+        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+        echo "[   60.676449] Scheduler tracepoints stat_sleep need schedstats"
+        echo "{OOPS}"
+        echo "[   64.241477] Kernel panic - not syncing: Fatal exception"
+        exit 255
+    """)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert calls(tmp_path) == 1
+    assert not run.ok
+    assert run.problem == (
+        "guest ended (vng exit code 255) before pytest did; its kernel "
+        "said: Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
+
+
+def test_an_oops_fails_a_guest_whose_tests_passed(km, tmp_path):
+    # The kernel survived the oops (the oopsing task was killed) and
+    # pytest ended well: the run still fails.
+    vng = fake_vng(tmp_path, f'echo "{OOPS}"\n' + PASSES)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert run.failed_tests == []
+    assert not run.ok
+    assert run.problem == (
+        "its kernel said: Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
+
+
+def test_a_stalled_guest_that_is_killed_names_the_stall(km, tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setattr(km, "BOOT_ALLOWANCE_S", 1)
+    monkeypatch.setattr(km, "PYTEST_TIMEOUT_S", 1)
+    vng = fake_vng(tmp_path, f"""\
+        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+        echo "{STALL}"
+        sleep 30
+    """)
+    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
+                       str(vng), 2)
+    assert run.problem == (
+        "did not finish within 2 s (killed); its kernel said: rcu: INFO: "
+        "rcu_preempt self-detected stall on CPU")
+
+
+def test_the_guest_runs_single_threaded_tcg_unless_asked(km, tmp_path):
+    vng = fake_vng(tmp_path, PASSES)
+    km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"], str(vng), 2)
+    args = (tmp_path / "args").read_text().splitlines()
+    assert "--qemu-opts=-accel tcg,thread=single" in args
+    km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"], str(vng), 2,
+                 "multi")
+    args = (tmp_path / "args").read_text().splitlines()
+    assert "--qemu-opts=-accel tcg,thread=multi" in args
+
+
+@pytest.mark.parametrize("script, problem", [
+    ('echo "patch_stress: survived, 726 enable/disable pairs"', None),
+    (f'echo "{OOPS}"; exit 255',
+     "did not survive: Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"),
+    ("exit 3", "did not survive: vng exit code 3"),
+])
+def test_patch_stress_verdict(km, tmp_path, script, problem):
+    vng = fake_vng(tmp_path, script + "\n")
+    run = km.patch_stress("/boot/vmlinuz-9.9.9-test", str(vng), 2, 1,
+                          "single")
+    assert run.problem == problem
+    if problem is None:
+        assert run.results["summary"] == (
+            "patch_stress: survived, 726 enable/disable pairs")
