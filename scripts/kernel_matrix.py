@@ -2,6 +2,7 @@
 """The kernel matrix: the kernel-dependent tests in other kernels, under qemu.
 
     sudo scripts/kernel_matrix.py [--kernel VMLINUZ]... [--jobs N]
+    sudo scripts/kernel_matrix.py --patch-stress SECONDS [--tcg-threads T]
 
 The tests marked ``kernel`` and not ``docker`` (feature probes, loading and
 attaching through every mechanism, the tracers' Docker-free tests) run
@@ -17,6 +18,10 @@ At the end it prints a table of kernel x tracer x mechanism x result, and
 the probe points whose mechanism differs between kernels. The exit code
 is 1 when any test failed or any guest did not finish in time, and the
 output of every guest that failed is printed.
+
+--patch-stress runs tests/matrix/patch_stress.sh in each guest instead of
+the tests: whether the emulated guest survives live kernel code patching,
+which every attach and detach causes (see guest_cmd).
 """
 
 import argparse
