@@ -219,22 +219,22 @@ _CRASH = re.compile(
     r"\] ((?:Oops|BUG|kernel BUG|Kernel panic|rcu: INFO)\b.*)")
 
 
-def kernel_crash(path):
-    """The guest kernel's first oops, panic or stall line in its log."""
+def _log_text(run):
     try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return None
-    found = _CRASH.search(text)
+        return run.log.read_text(errors="replace")
+    except OSError:     # the guest never got as far as writing to it
+        return ""
+
+
+def kernel_crash(run):
+    """The guest kernel's first oops, panic or stall line in its log."""
+    found = _CRASH.search(_log_text(run))
     return found.group(1).strip() if found else None
 
 
 def _guest_started(run):
     """Whether guest.sh began: its first line is in the log."""
-    try:
-        return "guest[" in run.log.read_text(errors="replace")
-    except OSError:
-        return False
+    return "guest[" in _log_text(run)
 
 
 def guest_cmd(vng, vmlinuz, cpus, out, command, tcg_threads="single"):
@@ -294,11 +294,11 @@ def run_guest(vmlinuz, files, vng, cpus, tcg_threads="single"):
     elif run.problem is None and rc_file.read_text().strip() == "124":
         run.problem = (f"pytest did not finish within {PYTEST_TIMEOUT_S} s "
                        "in the guest")
-    crash = kernel_crash(run.log)
+    crash = kernel_crash(run)
     if crash:
         # A guest kernel that oopsed fails the run even if pytest ended.
-        run.problem = (run.problem + "; " if run.problem else "") + \
-            f"its kernel said: {crash}"
+        run.problem = "; ".join(filter(None, (run.problem,
+                                              f"its kernel said: {crash}")))
     run.load()
     return run
 
@@ -311,10 +311,11 @@ def patch_stress(vmlinuz, vng, cpus, seconds, tcg_threads):
     _clean(run.out)
     cmd = guest_cmd(vng, vmlinuz, cpus, run.out,
                     f"sh {STRESS_SCRIPT} {seconds}", tcg_threads)
+    # The script's load outlives its patching by 5 s; 60 s more is slack
+    # for a slow guest, after which a stalled one is killed.
     rc = _run_logged(cmd, run, BOOT_ALLOWANCE_S + seconds + 60, cwd=ROOT)
-    text = run.log.read_text(errors="replace")
-    survived = re.search(r"patch_stress: survived.*", text)
-    crash = kernel_crash(run.log)
+    survived = re.search(r"patch_stress: survived.*", _log_text(run))
+    crash = kernel_crash(run)
     if crash or not survived:
         reason = crash or run.problem or f"vng exit code {rc}"
         run.problem = f"did not survive: {reason}"

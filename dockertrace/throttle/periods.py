@@ -196,7 +196,7 @@ class GroupPeriods:
                          key=lambda t: -t.used_ns)
         spans = self._take_spans(prev.ts_ns, snap.ts_ns)
         period = replace(period, threads=tuple(threads),
-                          spans=tuple(spans))
+                         spans=tuple(spans))
         self.periods.append(period)
         return period
 

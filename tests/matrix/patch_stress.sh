@@ -38,7 +38,12 @@ enable=/sys/kernel/tracing/events/sched/sched_stat_runtime/enable
 flips=0
 t0=$(date +%s)
 while [ $(($(date +%s) - t0)) -lt "$seconds" ]; do
-    echo 1 >"$enable" && echo 0 >"$enable" || exit 1
+    if ! { echo 1 >"$enable" && echo 0 >"$enable"; }; then
+        echo "patch_stress: cannot switch $enable (no tracefs, or no" \
+             "sched_stat_runtime in this kernel)" >&2
+        kill "$load"
+        exit 1
+    fi
     flips=$((flips + 1))
 done
 wait "$load"

@@ -45,15 +45,22 @@ def fake_vng(tmp_path, script):
     return path
 
 
+KERNEL = "/boot/vmlinuz-9.9.9-test"
+# guest.sh's first line: the guest booted.
+STARTED = 'echo "guest[0s]: kernel 9.9.9-test, 2 cpus"\n'
 # A guest that boots and whose pytest passes: what guest.sh and the
 # matrix plugin leave behind.
-PASSES = """\
-    echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+PASSES = STARTED + """\
     echo '{"kernel": "9.9.9-test", "exitstatus": 0, "tests": {}}' \\
         >"$out/results.json"
     echo 0 >"$out/pytest.rc"
     exit 0
 """
+
+
+def boot(km, vng, tcg_threads="single"):
+    """One guest run of the matrix, with the stand-in vng."""
+    return km.run_guest(KERNEL, ["tests/x.py"], str(vng), 2, tcg_threads)
 
 
 def calls(tmp_path):
@@ -64,8 +71,7 @@ def test_a_guest_that_dies_while_booting_is_booted_again(km, tmp_path):
     vng = fake_vng(tmp_path, """\
         if [ "$n" = 1 ]; then echo "Kernel panic - not syncing"; exit 255; fi
     """ + PASSES)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert calls(tmp_path) == 2
     assert run.ok, run.problem
     # The failed boot's log is kept for whoever wants to know why.
@@ -76,8 +82,7 @@ def test_a_guest_that_dies_while_booting_is_booted_again(km, tmp_path):
 
 def test_a_guest_that_never_boots_fails_after_two_tries(km, tmp_path):
     vng = fake_vng(tmp_path, "exit 255\n")
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert calls(tmp_path) == 2
     assert not run.ok
     assert run.problem == (
@@ -87,13 +92,11 @@ def test_a_guest_that_never_boots_fails_after_two_tries(km, tmp_path):
 
 def test_a_guest_that_dies_in_the_tests_is_not_run_again(km, tmp_path):
     # guest.sh had started: the failure is the tests', not the boot's.
-    vng = fake_vng(tmp_path, """\
-        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+    vng = fake_vng(tmp_path, STARTED + """\
         echo "guest[5s]: pytest (limit 360s)"
         exit 255
     """)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert calls(tmp_path) == 1
     assert not run.ok
     assert run.problem == "guest ended (vng exit code 255) before pytest did"
@@ -101,15 +104,13 @@ def test_a_guest_that_dies_in_the_tests_is_not_run_again(km, tmp_path):
 
 
 def test_failed_tests_in_a_guest_fail_its_run(km, tmp_path):
-    vng = fake_vng(tmp_path, """\
-        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+    vng = fake_vng(tmp_path, STARTED + """\
         echo '{"kernel": "9.9.9-test", "exitstatus": 1, "tests":
                {"tests/x.py::t": {"outcome": "failed"}}}' >"$out/results.json"
         echo 1 >"$out/pytest.rc"
         exit 1
     """)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert calls(tmp_path) == 1
     assert run.problem is None
     assert run.failed_tests == ["tests/x.py::t"]
@@ -124,15 +125,13 @@ STALL = "[   29.601190] rcu: INFO: rcu_preempt self-detected stall on CPU"
 
 
 def test_a_guest_kernel_oops_is_named_in_the_problem(km, tmp_path):
-    vng = fake_vng(tmp_path, f"""\
-        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+    vng = fake_vng(tmp_path, STARTED + f"""\
         echo "[   60.676449] Scheduler tracepoints stat_sleep need schedstats"
         echo "{OOPS}"
         echo "[   64.241477] Kernel panic - not syncing: Fatal exception"
         exit 255
     """)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert calls(tmp_path) == 1
     assert not run.ok
     assert run.problem == (
@@ -144,8 +143,7 @@ def test_an_oops_fails_a_guest_whose_tests_passed(km, tmp_path):
     # The kernel survived the oops (the oopsing task was killed) and
     # pytest ended well: the run still fails.
     vng = fake_vng(tmp_path, f'echo "{OOPS}"\n' + PASSES)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert run.failed_tests == []
     assert not run.ok
     assert run.problem == (
@@ -156,13 +154,11 @@ def test_a_stalled_guest_that_is_killed_names_the_stall(km, tmp_path,
                                                          monkeypatch):
     monkeypatch.setattr(km, "BOOT_ALLOWANCE_S", 1)
     monkeypatch.setattr(km, "PYTEST_TIMEOUT_S", 1)
-    vng = fake_vng(tmp_path, f"""\
-        echo "guest[0s]: kernel 9.9.9-test, 2 cpus"
+    vng = fake_vng(tmp_path, STARTED + f"""\
         echo "{STALL}"
         sleep 30
     """)
-    run = km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"],
-                       str(vng), 2)
+    run = boot(km, vng)
     assert run.problem == (
         "did not finish within 2 s (killed); its kernel said: rcu: INFO: "
         "rcu_preempt self-detected stall on CPU")
@@ -170,11 +166,10 @@ def test_a_stalled_guest_that_is_killed_names_the_stall(km, tmp_path,
 
 def test_the_guest_runs_single_threaded_tcg_unless_asked(km, tmp_path):
     vng = fake_vng(tmp_path, PASSES)
-    km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"], str(vng), 2)
+    boot(km, vng)
     args = (tmp_path / "args").read_text().splitlines()
     assert "--qemu-opts=-accel tcg,thread=single" in args
-    km.run_guest("/boot/vmlinuz-9.9.9-test", ["tests/x.py"], str(vng), 2,
-                 "multi")
+    boot(km, vng, "multi")
     args = (tmp_path / "args").read_text().splitlines()
     assert "--qemu-opts=-accel tcg,thread=multi" in args
 
@@ -187,7 +182,7 @@ def test_the_guest_runs_single_threaded_tcg_unless_asked(km, tmp_path):
 ])
 def test_patch_stress_verdict(km, tmp_path, script, problem):
     vng = fake_vng(tmp_path, script + "\n")
-    run = km.patch_stress("/boot/vmlinuz-9.9.9-test", str(vng), 2, 1,
+    run = km.patch_stress(KERNEL, str(vng), 2, 1,
                           "single")
     assert run.problem == problem
     if problem is None:
