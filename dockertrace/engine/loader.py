@@ -51,17 +51,26 @@ _HINT = ("`dockertrace doctor` shows what this kernel supports; "
 
 def object_path(name, objdir=None):
     path = pathlib.Path(objdir or OBJDIR) / f"{name}.bpf.o"
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         raise TraceError(
             f"BPF object {name} not found at {path}; build it with "
-            "`make bpf`")
+            "`make bpf`") from None
+    except PermissionError:
+        # An install under a directory only root may enter (a private
+        # clone, root's home) and a caller who is not root.
+        raise AccessDenied(f"reading BPF object {path}") from None
     return path
 
 
 def available_objects(objdir=None):
     """Names of the tracer objects that are built (probes excluded)."""
     objdir = pathlib.Path(objdir or OBJDIR)
-    names = (p.name[:-len(".bpf.o")] for p in objdir.glob("*.bpf.o"))
+    try:
+        names = [p.name[:-len(".bpf.o")] for p in objdir.glob("*.bpf.o")]
+    except PermissionError:     # as in object_path
+        raise AccessDenied(f"listing BPF objects in {objdir}") from None
     return sorted(n for n in names if n not in INTERNAL_OBJECTS)
 
 
@@ -308,7 +317,6 @@ class BpfObject:
     def __init__(self, name, *, allow=None, exclude=None, optional=(),
                  ringbuf_bytes=None, features=None, objdir=None):
         self.name = name
-        self.path = object_path(name, objdir)
         self.mechanisms = {}
         self.failures = {}
         self.load_ms = 0.0
@@ -321,7 +329,10 @@ class BpfObject:
 
         start = time.monotonic()
         feats = _features.probe_all() if features is None else features
+        # The privilege first: without it, that is the cause to report,
+        # whatever else is wrong.
         self._check_basics(feats)
+        self.path = object_path(name, objdir)
         obj = _open(self.path)
         try:
             progs = _programs(obj)

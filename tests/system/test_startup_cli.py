@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 
 import pytest
 
+from dockertrace.engine import loader
+from dockertrace.errors import TraceError
 from dockertrace.startup import PHASE_NAMES, trace_startup
 
 CLI = [sys.executable, "-m", "dockertrace"]
@@ -98,21 +101,69 @@ def test_unreachable_daemon_exit_code():
 
 
 @pytest.mark.root
-def test_without_root_exit_code():
+@pytest.mark.parametrize("private", [False, True],
+                         ids=["objects-readable", "objects-private"])
+def test_without_root_exit_code(private, tmp_path):
     # Import everything first, as root, then drop to nobody: the modules
-    # live under root's home, which nobody may not read.
+    # live under root's home, which nobody may not read. "private" puts
+    # the BPF objects where nobody may not even look, as in a clone made
+    # in a `mktemp -d` folder (mode 0700): the answer must not change.
+    objdir = ""
+    if private:
+        (tmp_path / "private").mkdir(mode=0o700)
+        objdir = tmp_path / "private" / "bpfobj"
+        shutil.copytree(loader.OBJDIR, objdir)
     code = (
-        "import os, dockertrace.cli.main as m\n"
+        "import os, pathlib, sys, dockertrace.cli.main as m\n"
         "m._register()\n"
         "import dockertrace.startup.tracer, dockertrace.engine.loader\n"
         "import dockertrace.engine.features, dockertrace.engine.ringbuf\n"
         "import dockertrace.engine.lifecycle, dockertrace.runargs\n"
+        "if sys.argv[1]:\n"
+        "    dockertrace.engine.loader.OBJDIR = pathlib.Path(sys.argv[1])\n"
         "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
         "m.main(['startup'])\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code, str(objdir)],
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 3, r.stderr
     assert "permission denied" in r.stderr and "root" in r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("call, what", [
+    ("object_path('startup', d)", "reading BPF object {d}/startup.bpf.o"),
+    ("available_objects(d)", "listing BPF objects in {d}"),
+])
+def test_objects_nobody_may_reach_are_access_denied(call, what, tmp_path):
+    # The checks themselves, past the privilege check that comes first in
+    # a load: a caller who cannot look into the object directory.
+    d = tmp_path / "private"
+    d.mkdir(mode=0o700)
+    code = (
+        "import os, sys\n"
+        "from dockertrace.engine.loader import available_objects, "
+        "object_path\n"
+        "from dockertrace.errors import AccessDenied\n"
+        "d = sys.argv[1]\n"
+        "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+        "try:\n"
+        f"    {call}\n"
+        "except AccessDenied as err:\n"
+        "    print(err)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(d)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (f"permission denied: {what.format(d=d)}; "
+                                "run as root (sudo dockertrace ...)")
+
+
+def test_missing_object_names_the_fix(tmp_path):
+    with pytest.raises(TraceError) as info:
+        loader.object_path("startup", tmp_path)
+    assert str(info.value).startswith(
+        f"BPF object startup not found at {tmp_path / 'startup.bpf.o'}; "
+        "build it with `make bpf`")
 
 
 @pytest.mark.root
